@@ -1,0 +1,161 @@
+//! `kao train` arguments.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::data::PACKED_FILE_NAME;
+use crate::data::packed::PackedFaces;
+use crate::device::DeviceChoice;
+use crate::model::{Arch, ModelConfig};
+use crate::train::{TrainConfig, checkpoint, train};
+
+/// Train a generator and a discriminator jointly on a prepared dataset. Each epoch writes a
+/// sample grid (RUN/samples), a checkpoint (RUN/checkpoints), metrics (RUN/metrics.jsonl) and a
+/// loss plot (RUN/loss.png). Ctrl-C saves a checkpoint and stops; --resume continues.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Prepared dataset folder (the output of `kao prepare`).
+    #[arg(long)]
+    data: PathBuf,
+    /// Run folder for checkpoints, samples and metrics; keep it outside the repository.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Network family.
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
+    /// Image size in pixels, 64 or 128 [default: the dataset's].
+    #[arg(long)]
+    resolution: Option<usize>,
+    /// Channels of G's last hidden layer and D's first (DCGAN's ngf/ndf); others double per
+    /// halving of the resolution [default: 64].
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Length of the latent vector z [default: 100].
+    #[arg(long)]
+    latent_dim: Option<usize>,
+    /// Total epochs to train (passes over the dataset) [default: 25].
+    #[arg(long)]
+    epochs: Option<u64>,
+    /// Stop after this many optimizer steps in total, counted from the start of the run.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Stop this invocation after this wall-clock time, e.g. 30m, 2h, 1h30m; a checkpoint is saved.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    max_time: Option<std::time::Duration>,
+    /// Images per optimizer step [default: 64].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Adam learning rate of G and D [default: 0.0002].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Seed of every random choice: weights, latents, data order, flips [default: 0].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Do not flip real images horizontally at random.
+    #[arg(long)]
+    no_flip: bool,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Continue from the newest checkpoint in the run folder (starts a new run if there is none).
+    #[arg(long)]
+    resume: bool,
+    /// Newest checkpoints to keep.
+    #[arg(long, default_value_t = 3)]
+    keep_checkpoints: usize,
+    /// Write a metrics line every this many steps.
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let config = build_config(&args)?;
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("second interrupt: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("interrupt: saving a checkpoint after this step (press Ctrl-C again to exit at once)");
+    })
+    .context("failed to install the Ctrl-C handler")?;
+
+    let summary = train(config, args.resume, interrupt)?;
+    println!(
+        "stopped ({:?}) at step {} after {} complete epochs; checkpoint {}",
+        summary.stop,
+        summary.step,
+        summary.epochs_done,
+        summary.last_checkpoint.display()
+    );
+    Ok(())
+}
+
+/// Merges the arguments with the resumed run's settings (or the defaults for a new run).
+fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
+    let saved = match args.resume {
+        true => match checkpoint::list(&args.output)?.last() {
+            Some(newest) => Some(checkpoint::read_state(newest)?.config),
+            None => None,
+        },
+        false => None,
+    };
+    let base = match saved {
+        Some(saved) => saved,
+        None => defaults(args)?,
+    };
+    let model = ModelConfig {
+        arch: args.arch.unwrap_or(base.model.arch),
+        resolution: args.resolution.unwrap_or(base.model.resolution),
+        latent_dim: args.latent_dim.unwrap_or(base.model.latent_dim),
+        channels: args.channels.unwrap_or(base.model.channels),
+    };
+    if args.batch_size == Some(0) || args.epochs == Some(0) || args.log_every == 0 {
+        anyhow::bail!("--batch-size, --epochs and --log-every must be at least 1");
+    }
+    Ok(TrainConfig {
+        data: args.data.clone(),
+        output: args.output.clone(),
+        model,
+        epochs: args.epochs.unwrap_or(base.epochs),
+        max_steps: args.max_steps,
+        max_seconds: args.max_time.map(|duration| duration.as_secs_f64()),
+        batch_size: args.batch_size.unwrap_or(base.batch_size),
+        lr: args.lr.unwrap_or(base.lr),
+        beta1: base.beta1,
+        beta2: base.beta2,
+        seed: args.seed.unwrap_or(base.seed),
+        flip: if args.no_flip { false } else { base.flip },
+        device: args.device,
+        keep_checkpoints: args.keep_checkpoints,
+        log_every: args.log_every,
+        sample_count: base.sample_count,
+    })
+}
+
+fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
+    let faces = PackedFaces::open(&args.data.join(PACKED_FILE_NAME))?;
+    Ok(TrainConfig {
+        data: args.data.clone(),
+        output: args.output.clone(),
+        model: ModelConfig { arch: Arch::Dcgan, resolution: faces.height(), latent_dim: 100, channels: 64 },
+        epochs: 25,
+        max_steps: None,
+        max_seconds: None,
+        batch_size: 64,
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        seed: 0,
+        flip: true,
+        device: DeviceChoice::Cpu,
+        keep_checkpoints: 3,
+        log_every: 10,
+        sample_count: 64,
+    })
+}

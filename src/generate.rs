@@ -1,0 +1,54 @@
+//! Sampling faces from a trained generator.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+
+use crate::model::ModelConfig;
+use crate::model::dcgan::Generator;
+use crate::model::store::{load_safetensors, read_metadata};
+use crate::rng::KaoRng;
+use crate::train::checkpoint::{MODEL_CONFIG_KEY, resolve_generator};
+
+/// Images generated per forward pass.
+const GENERATE_BATCH: usize = 64;
+
+/// A generator loaded for inference (no autodiff, BatchNorm in inference mode).
+pub struct LoadedGenerator {
+    pub config: ModelConfig,
+    generator: Generator,
+    device: Device,
+}
+
+impl LoadedGenerator {
+    /// Loads the generator behind a `--checkpoint` argument (run folder, checkpoint folder or
+    /// generator `.safetensors` file).
+    pub fn load(checkpoint: &Path, device: Device) -> Result<Self> {
+        let file = resolve_generator(checkpoint)?;
+        let metadata = read_metadata(&file)?;
+        let json = metadata.get(MODEL_CONFIG_KEY).with_context(|| {
+            format!("{} has no {MODEL_CONFIG_KEY} metadata; pass a generator file written by kao", file.display())
+        })?;
+        let config: ModelConfig =
+            serde_json::from_str(json).with_context(|| format!("{} has an invalid model config", file.display()))?;
+        config.validate()?;
+        let generator = load_safetensors(Generator::new(&config, &device), &file)?;
+        Ok(Self { config, generator, device })
+    }
+
+    /// Generates `count` faces; face `i` of seed `s` is the same whatever `count` is.
+    pub fn generate(&self, count: usize, seed: u64) -> Vec<RgbImage> {
+        let mut rng = KaoRng::for_purpose(seed, "generate");
+        let latent_dim = self.config.latent_dim;
+        let all = rng.normal_vec(count * latent_dim);
+        all.chunks(GENERATE_BATCH * latent_dim)
+            .flat_map(|chunk| {
+                let batch = chunk.len() / latent_dim;
+                let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [batch, latent_dim]), &self.device);
+                crate::imageio::tensor_to_images(self.generator.forward(z))
+            })
+            .collect()
+    }
+}

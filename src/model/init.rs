@@ -1,0 +1,72 @@
+//! Weight initialisation from kao's own random generator, and stable parameter ids.
+
+use burn::module::{Module, ModuleMapper, Param, ParamId};
+use burn::tensor::{Tensor, TensorData};
+
+use crate::rng::{KaoRng, derive_seed};
+
+/// Standard deviation of DCGAN's initial weights (Radford et al. 2016).
+const INIT_STD: f32 = 0.02;
+
+/// Re-initialises every parameter the DCGAN way: convolution weights from N(0, 0.02),
+/// BatchNorm scales from N(1, 0.02), shifts and biases zero. Running statistics are left as
+/// they are. Draws come from `rng`, so the same seed gives the same network on every run.
+pub fn dcgan_init<M: Module>(module: M, rng: &mut KaoRng) -> M {
+    module.map(&mut DcganInit { rng, path: Vec::new() })
+}
+
+struct DcganInit<'a> {
+    rng: &'a mut KaoRng,
+    path: Vec<String>,
+}
+
+impl ModuleMapper for DcganInit<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (mean, std) = match self.path.last().map(String::as_str) {
+            Some("weight") => (0.0, INIT_STD),
+            Some("gamma") => (1.0, INIT_STD),
+            Some("beta" | "bias") => (0.0, 0.0),
+            _ => return param,
+        };
+        let (id, tensor, mapper) = param.consume();
+        let shape = tensor.shape();
+        let values: Vec<f32> = self.rng.normal_vec(shape.num_elements()).into_iter().map(|v| mean + std * v).collect();
+        let fresh = Tensor::from_data(TensorData::new(values, shape), &tensor.device())
+            .set_require_grad(tensor.is_require_grad());
+        Param::from_mapped_value(id, fresh, mapper)
+    }
+}
+
+/// Gives every parameter an id derived from its path in the module, so optimizer state saved
+/// by one process matches the parameters that another process loads.
+pub fn stable_ids<M: Module>(module: M) -> M {
+    module.map(&mut StableIds { path: Vec::new() })
+}
+
+struct StableIds {
+    path: Vec<String>,
+}
+
+impl ModuleMapper for StableIds {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, tensor, mapper) = param.consume();
+        let id = ParamId::from(derive_seed(0, &self.path.join("."), 0));
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}

@@ -1,0 +1,108 @@
+//! Saving and loading module weights as safetensors files, named by module path
+//! (for example `blocks.0.conv.weight`), with string metadata in the header.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::{Tensor, TensorData};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use super::init::stable_ids;
+use crate::fsutil::write_atomic;
+
+/// Writes every float parameter and running statistic of `module` to `path` as float32.
+pub fn save_safetensors<M: Module>(module: &M, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+    let mut collector = Collector { path: Vec::new(), tensors: Vec::new() };
+    module.visit(&mut collector);
+    let views: Vec<(String, TensorView<'_>)> = collector
+        .tensors
+        .iter()
+        .map(|(name, shape, bytes)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::tensor::serialize(views, Some(metadata))?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads the string metadata of a safetensors file.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
+    let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let (_, metadata) = SafeTensors::read_metadata(&bytes)
+        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+    Ok(metadata.metadata().clone().unwrap_or_default())
+}
+
+/// Replaces every parameter of `module` with the tensor of the same path in `path`. Missing
+/// tensors and shape mismatches are errors naming the tensor.
+pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<M> {
+    let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+    let mut loader = Loader { file: &file, path: Vec::new(), errors: Vec::new() };
+    let module = module.map(&mut loader);
+    if !loader.errors.is_empty() {
+        bail!("{} does not match this model: {}", path.display(), loader.errors.join("; "));
+    }
+    Ok(stable_ids(module))
+}
+
+struct Collector {
+    path: Vec<String>,
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let tensor = param.val();
+        let shape = tensor.dims().to_vec();
+        let values: Vec<f32> = crate::model::tensor_values(tensor);
+        let bytes = values.iter().flat_map(|value| value.to_le_bytes()).collect();
+        self.tensors.push((self.path.join("."), shape, bytes));
+    }
+}
+
+struct Loader<'a> {
+    file: &'a SafeTensors<'a>,
+    path: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl ModuleMapper for Loader<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let name = self.path.join(".");
+        let view = match self.file.tensor(&name) {
+            Ok(view) => view,
+            Err(_) => {
+                self.errors.push(format!("tensor {name} is missing"));
+                return param;
+            }
+        };
+        let (id, tensor, mapper) = param.consume();
+        if view.shape() != tensor.dims() || view.dtype() != Dtype::F32 {
+            self.errors.push(format!("tensor {name} is {:?} {:?}, the model expects F32 {:?}", view.dtype(), view.shape(), tensor.dims()));
+            return Param::from_mapped_value(id, tensor, mapper);
+        }
+        let values: Vec<f32> =
+            view.data().chunks_exact(4).map(|chunk| f32::from_le_bytes(chunk.try_into().unwrap())).collect();
+        let loaded = Tensor::from_data(TensorData::new(values, view.shape().to_vec()), &tensor.device())
+            .set_require_grad(tensor.is_require_grad());
+        Param::from_mapped_value(id, loaded, mapper)
+    }
+}

@@ -1,0 +1,63 @@
+//! Settings of a training run, stored in `RUN/config.json` and in every checkpoint.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::DeviceChoice;
+use crate::model::ModelConfig;
+
+/// Settings of a training run. Fields marked "fixed" must stay the same when a run resumes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Prepared dataset folder (from `kao prepare`). Fixed.
+    pub data: PathBuf,
+    /// Run folder for checkpoints, samples and metrics.
+    pub output: PathBuf,
+    /// Network shape. Fixed.
+    pub model: ModelConfig,
+    /// Epochs to train in total; a resumed run stops at the same total.
+    pub epochs: u64,
+    /// Optimizer steps after which this invocation stops, counted from the run's start.
+    pub max_steps: Option<u64>,
+    /// Wall-clock seconds after which this invocation saves a checkpoint and stops.
+    pub max_seconds: Option<f64>,
+    /// Images per optimizer step. Fixed.
+    pub batch_size: usize,
+    /// Adam learning rate of both networks. Fixed.
+    pub lr: f64,
+    /// Adam's first-moment decay; 0.5 as in DCGAN. Fixed.
+    pub beta1: f32,
+    /// Adam's second-moment decay. Fixed.
+    pub beta2: f32,
+    /// Seed of every random choice: weights, latents, data order and flips. Fixed.
+    pub seed: u64,
+    /// Flip real images horizontally at random. Fixed.
+    pub flip: bool,
+    /// Compute device.
+    pub device: DeviceChoice,
+    /// Newest checkpoints kept; older ones are deleted.
+    pub keep_checkpoints: usize,
+    /// A line is written to `metrics.jsonl` every this many steps.
+    pub log_every: u64,
+    /// Faces in each epoch's sample grid, always from the same latents.
+    pub sample_count: usize,
+}
+
+impl TrainConfig {
+    /// Lists the fixed settings that differ between a run and a resume request.
+    pub fn fixed_differences(&self, other: &TrainConfig) -> Vec<String> {
+        let mut differences = Vec::new();
+        let mut check = |name: &str, a: String, b: String| {
+            if a != b {
+                differences.push(format!("{name} is {a} in the run but {b} was requested"));
+            }
+        };
+        check("model", format!("{:?}", self.model), format!("{:?}", other.model));
+        check("--batch-size", self.batch_size.to_string(), other.batch_size.to_string());
+        check("--lr", self.lr.to_string(), other.lr.to_string());
+        check("--seed", self.seed.to_string(), other.seed.to_string());
+        check("flip", self.flip.to_string(), other.flip.to_string());
+        differences
+    }
+}

@@ -1,0 +1,194 @@
+//! `kao train`: the training loop, split into starting a run, running epochs, and the
+//! per-epoch outputs (sample grid, checkpoint, loss plot).
+
+pub mod checkpoint;
+pub mod config;
+pub mod metrics;
+pub mod progress;
+pub mod session;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use tracing::info;
+
+pub use config::TrainConfig;
+use progress::Progress;
+use session::Session;
+
+use crate::data::loader::BatchLoader;
+use crate::data::packed::PackedFaces;
+use crate::data::PACKED_FILE_NAME;
+use crate::imageio::{grid, save_png, square_columns, tensor_to_images};
+use crate::rng::KaoRng;
+
+/// Why a training invocation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    Finished,
+    MaxSteps,
+    MaxTime,
+    Interrupted,
+}
+
+/// What a training invocation did.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    pub stop: StopReason,
+    pub step: u64,
+    /// Completed epochs.
+    pub epochs_done: u64,
+    pub last_checkpoint: PathBuf,
+}
+
+/// Trains until the configured epochs, `max_steps` or `max_time` are reached or `interrupt` is
+/// set, then writes a final checkpoint. With `resume`, continues from the newest checkpoint
+/// in the run folder (or starts a new run when there is none).
+pub fn train(config: TrainConfig, resume: bool, interrupt: Arc<AtomicBool>) -> Result<TrainSummary> {
+    config.model.validate()?;
+    let faces = Arc::new(PackedFaces::open(&config.data.join(PACKED_FILE_NAME))?);
+    check_dataset(&config, &faces)?;
+    let device = crate::device::open(config.device)?.autodiff();
+    let mut session = start(config, resume, device)?;
+    let run = session.state.config.output.clone();
+    let loader = BatchLoader::new(faces, session.state.config.batch_size, session.state.config.seed, session.state.config.flip);
+    info!(
+        run = %run.display(),
+        images = loader.steps_per_epoch() * session.state.config.batch_size,
+        steps_per_epoch = loader.steps_per_epoch(),
+        "training {:?} at {} px from step {}",
+        session.state.config.model.arch,
+        session.state.config.model.resolution,
+        session.state.step
+    );
+    run_epochs(&mut session, &loader, &run, &interrupt)
+}
+
+fn check_dataset(config: &TrainConfig, faces: &PackedFaces) -> Result<()> {
+    let resolution = config.model.resolution;
+    if faces.height() != resolution || faces.width() != resolution {
+        bail!(
+            "dataset {} holds {}x{} images but --resolution is {resolution}; pass --resolution {} or prepare with --size {resolution}",
+            config.data.display(),
+            faces.width(),
+            faces.height(),
+            faces.height()
+        );
+    }
+    if faces.len() < config.batch_size {
+        bail!("dataset {} holds {} images, fewer than --batch-size {}; lower --batch-size", config.data.display(), faces.len(), config.batch_size);
+    }
+    Ok(())
+}
+
+fn start(config: TrainConfig, resume: bool, device: Device) -> Result<Session> {
+    let run = config.output.clone();
+    let existing = checkpoint::list(&run)?;
+    if let Some(newest) = existing.last() {
+        if !resume {
+            bail!("{} already holds checkpoints; pass --resume to continue that run or choose another --output", run.display());
+        }
+        let saved = checkpoint::read_state(newest)?;
+        let differences = saved.config.fixed_differences(&config);
+        if !differences.is_empty() {
+            bail!("cannot resume {}: {}", run.display(), differences.join("; "));
+        }
+        let session = Session::resume(newest, config, device)?;
+        metrics::truncate_after(&run, session.state.step)?;
+        info!(checkpoint = %newest.display(), step = session.state.step, "resumed");
+        return Ok(session);
+    }
+    if resume {
+        info!(run = %run.display(), "no checkpoint to resume, starting a new run");
+    }
+    std::fs::create_dir_all(run.join("samples")).with_context(|| format!("failed to create {}", run.display()))?;
+    crate::fsutil::write_atomic(&run.join("config.json"), &serde_json::to_vec_pretty(&config)?)?;
+    Ok(Session::new(config, device))
+}
+
+fn run_epochs(session: &mut Session, loader: &BatchLoader, run: &Path, interrupt: &AtomicBool) -> Result<TrainSummary> {
+    let started = Instant::now();
+    let seconds_before = session.state.train_seconds;
+    let steps_per_epoch = loader.steps_per_epoch() as u64;
+    let mut progress = Progress::new(session, steps_per_epoch);
+    let mut last_checkpoint = None;
+    let mut stop = StopReason::Finished;
+
+    'epochs: while session.state.epoch < session.state.config.epochs {
+        let epoch = session.state.epoch;
+        for batch in loader.prefetch_epoch(epoch, session.state.step_in_epoch as usize) {
+            let stats = session.step(batch);
+            session.state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+            if let Some(line) = progress.record(session, &stats) {
+                metrics::append(run, &line)?;
+            }
+            if let Some(reason) = should_stop(session, interrupt, started) {
+                stop = reason;
+                break 'epochs;
+            }
+        }
+        session.state.epoch += 1;
+        session.state.step_in_epoch = 0;
+        last_checkpoint = Some(end_of_piece(session, run, &format!("epoch-{:04}", epoch + 1))?);
+    }
+    progress.finish();
+
+    if stop != StopReason::Finished {
+        let name = format!("epoch-{:04}-step-{:09}", session.state.epoch + 1, session.state.step);
+        last_checkpoint = Some(end_of_piece(session, run, &name)?);
+    }
+    let last_checkpoint = match last_checkpoint {
+        Some(path) => path,
+        None => checkpoint::list(run)?.pop().context("no checkpoint was written")?,
+    };
+    info!(?stop, step = session.state.step, checkpoint = %last_checkpoint.display(), "training stopped");
+    Ok(TrainSummary { stop, step: session.state.step, epochs_done: session.state.epoch, last_checkpoint })
+}
+
+fn should_stop(session: &Session, interrupt: &AtomicBool, started: Instant) -> Option<StopReason> {
+    let config = &session.state.config;
+    if interrupt.load(Ordering::SeqCst) {
+        return Some(StopReason::Interrupted);
+    }
+    if config.max_steps.is_some_and(|max| session.state.step >= max) {
+        return Some(StopReason::MaxSteps);
+    }
+    if config.max_seconds.is_some_and(|max| started.elapsed().as_secs_f64() >= max) {
+        return Some(StopReason::MaxTime);
+    }
+    None
+}
+
+/// Writes the sample grid `samples/NAME.png`, a checkpoint and the loss plot.
+fn end_of_piece(session: &mut Session, run: &Path, name: &str) -> Result<PathBuf> {
+    let grid_path = run.join("samples").join(format!("{name}.png"));
+    std::fs::create_dir_all(run.join("samples"))?;
+    write_sample_grid(session, &grid_path)?;
+    let checkpoint = session.save_checkpoint(run)?;
+    metrics::plot_losses(run)?;
+    info!(samples = %grid_path.display(), checkpoint = %checkpoint.display(), "saved");
+    Ok(checkpoint)
+}
+
+/// Renders the run's fixed sample latents with the current generator, without autodiff and
+/// with BatchNorm's running statistics.
+fn write_sample_grid(session: &Session, path: &Path) -> Result<()> {
+    let config = &session.state.config;
+    let count = config.sample_count;
+    let mut rng = KaoRng::for_purpose(config.seed, "sample-grid");
+    let values = rng.normal_vec(count * config.model.latent_dim);
+    let generator = session.generator.valid();
+    let device = generator_device(&generator);
+    let z = Tensor::<2>::from_data(TensorData::new(values, [count, config.model.latent_dim]), &device);
+    let images = tensor_to_images(generator.forward(z));
+    save_png(&grid(&images, square_columns(count), 2), path)
+}
+
+fn generator_device<M: Module>(module: &M) -> Device {
+    module.devices().into_iter().next().unwrap_or_else(Device::flex)
+}

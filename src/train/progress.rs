@@ -1,0 +1,95 @@
+//! Training progress: a bar with losses, images/s and ETA on a terminal, a log line every 30 s
+//! otherwise, and the metrics line every `log_every` steps.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing::info;
+
+use super::metrics::StepMetrics;
+use super::session::{Session, StepStats};
+
+/// Interval between log lines when stderr is not a terminal.
+const LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Tracks throughput and reports progress.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    steps_per_epoch: u64,
+    last_log_step: u64,
+    last_log_time: Instant,
+    last_line_time: Instant,
+    images_per_second: f64,
+}
+
+impl Progress {
+    /// Starts reporting for a run positioned at `session`'s counters.
+    pub fn new(session: &Session, steps_per_epoch: u64) -> Self {
+        let total = session.state.config.epochs * steps_per_epoch;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]")
+                    .expect("valid template"),
+            );
+            bar.set_position(session.state.step);
+            bar.reset_eta();
+            bar
+        });
+        let now = Instant::now();
+        Self {
+            bar,
+            steps_per_epoch,
+            last_log_step: session.state.step,
+            last_log_time: now,
+            last_line_time: now,
+            images_per_second: 0.0,
+        }
+    }
+
+    /// Records a finished step; returns the metrics line when one is due.
+    pub fn record(&mut self, session: &Session, stats: &StepStats) -> Option<StepMetrics> {
+        let state = &session.state;
+        let config = &state.config;
+        let epoch = state.epoch + 1;
+        let message = format!(
+            "epoch {epoch}/{}  D {:.3}  G {:.3}  {:.1} img/s",
+            config.epochs, stats.loss_d, stats.loss_g, self.images_per_second
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(state.step);
+            bar.set_message(message.clone());
+        } else if self.last_line_time.elapsed() >= LOG_INTERVAL {
+            let remaining = config.epochs * self.steps_per_epoch - state.step.min(config.epochs * self.steps_per_epoch);
+            let eta = remaining as f64 * config.batch_size as f64 / self.images_per_second.max(1e-9);
+            info!("step {}  {message}  ETA {}", state.step, humantime::format_duration(Duration::from_secs(eta as u64)));
+            self.last_line_time = Instant::now();
+        }
+
+        if state.step - self.last_log_step < config.log_every {
+            return None;
+        }
+        let elapsed = self.last_log_time.elapsed().as_secs_f64().max(1e-9);
+        self.images_per_second = ((state.step - self.last_log_step) * config.batch_size as u64) as f64 / elapsed;
+        self.last_log_step = state.step;
+        self.last_log_time = Instant::now();
+        Some(StepMetrics {
+            step: state.step,
+            epoch,
+            images_seen: state.images_seen,
+            loss_d: stats.loss_d,
+            loss_g: stats.loss_g,
+            d_real: stats.d_real,
+            d_fake: stats.d_fake,
+            images_per_second: self.images_per_second,
+        })
+    }
+
+    /// Removes the bar from the terminal.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

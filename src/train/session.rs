@@ -1,0 +1,156 @@
+//! The networks, optimizers and counters of a run, and one joint GAN step.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::checkpoint::{
+    self, CheckpointWriter, DISCRIMINATOR_FILE, GENERATOR_FILE, OPTIMIZER_D_FILE, OPTIMIZER_G_FILE, TrainState,
+};
+use super::config::TrainConfig;
+use crate::data::loader::Batch;
+use crate::loss::{d_logistic_loss, g_nonsaturating_loss, mean_probability};
+use crate::model::dcgan::{Discriminator, Generator};
+use crate::model::init::{dcgan_init, stable_ids};
+use crate::model::store::{load_safetensors, save_safetensors};
+use crate::rng::KaoRng;
+
+/// Losses and D's outputs of one step, read back from the device.
+#[derive(Clone, Copy, Debug)]
+pub struct StepStats {
+    pub loss_d: f64,
+    pub loss_g: f64,
+    pub d_real: f64,
+    pub d_fake: f64,
+}
+
+/// Everything that changes while a run trains.
+pub struct Session {
+    pub generator: Generator,
+    pub discriminator: Discriminator,
+    optimizer_g: ModuleOptimizer,
+    optimizer_d: ModuleOptimizer,
+    pub latent_rng: KaoRng,
+    pub state: TrainState,
+    device: Device,
+}
+
+fn adam(config: &TrainConfig) -> ModuleOptimizer {
+    // epsilon 1e-8 as in PyTorch's Adam, which the DCGAN settings were tuned with.
+    AdamConfig::new().with_beta_1(config.beta1).with_beta_2(config.beta2).with_epsilon(1e-8).init()
+}
+
+impl Session {
+    /// Starts a run from freshly initialised networks; `device` must have autodiff enabled.
+    pub fn new(config: TrainConfig, device: Device) -> Self {
+        let mut init_rng = KaoRng::for_purpose(config.seed, "weights");
+        let generator = stable_ids(dcgan_init(Generator::new(&config.model, &device), &mut init_rng));
+        let discriminator = stable_ids(dcgan_init(Discriminator::new(&config.model, &device), &mut init_rng));
+        let latent_rng = KaoRng::for_purpose(config.seed, "latents");
+        let state = TrainState {
+            format_version: checkpoint::FORMAT_VERSION,
+            epoch: 0,
+            step_in_epoch: 0,
+            step: 0,
+            images_seen: 0,
+            latent_rng: latent_rng.state(),
+            train_seconds: 0.0,
+            config: config.clone(),
+        };
+        Self {
+            optimizer_g: adam(&config),
+            optimizer_d: adam(&config),
+            generator,
+            discriminator,
+            latent_rng,
+            state,
+            device,
+        }
+    }
+
+    /// Restores a run from a checkpoint folder, with `config` replacing the saved settings that
+    /// may change between pieces of a run (limits, device, logging).
+    pub fn resume(checkpoint: &Path, config: TrainConfig, device: Device) -> Result<Self> {
+        let mut state = checkpoint::read_state(checkpoint)?;
+        let generator = load_safetensors(Generator::new(&state.config.model, &device), &checkpoint.join(GENERATOR_FILE))?;
+        let discriminator =
+            load_safetensors(Discriminator::new(&state.config.model, &device), &checkpoint.join(DISCRIMINATOR_FILE))?;
+        let optimizer_g = load_optimizer(adam(&config), &checkpoint.join(OPTIMIZER_G_FILE))?;
+        let optimizer_d = load_optimizer(adam(&config), &checkpoint.join(OPTIMIZER_D_FILE))?;
+        let latent_rng = KaoRng::from_state(&state.latent_rng)?;
+        state.config = config;
+        Ok(Self { generator, discriminator, optimizer_g, optimizer_d, latent_rng, state, device })
+    }
+
+    /// Draws `count` latents from N(0, I) with the run's own generator.
+    pub fn sample_latents(&mut self, count: usize) -> Tensor<2> {
+        let dim = self.state.config.model.latent_dim;
+        let values = self.latent_rng.normal_vec(count * dim);
+        Tensor::from_data(TensorData::new(values, [count, dim]), &self.device)
+    }
+
+    /// Runs one joint step: D learns to tell `batch` from G's fakes, then G learns to fool the
+    /// updated D on the same fakes. Both networks move every step.
+    pub fn step(&mut self, batch: Batch) -> StepStats {
+        let lr = self.state.config.lr;
+        let shape = [batch.batch_size, 3, batch.height, batch.width];
+        let real = Tensor::<4>::from_data(TensorData::new(batch.pixels, shape), &self.device);
+        let z = self.sample_latents(batch.batch_size);
+        let fake = self.generator.forward(z);
+
+        // D step: the fakes are detached so D's loss does not reach G.
+        let real_logits = self.discriminator.forward(real);
+        let fake_logits = self.discriminator.forward(fake.clone().detach());
+        let d_real = mean_probability(real_logits.clone().detach());
+        let d_fake = mean_probability(fake_logits.clone().detach());
+        let loss_d = d_logistic_loss(real_logits, fake_logits);
+        let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
+        self.discriminator = self.optimizer_d.step(lr, self.discriminator.clone(), grads);
+
+        // G step through the updated D; G's forward graph is still intact because only the
+        // detached copy went through D's backward.
+        let loss_g = g_nonsaturating_loss(self.discriminator.forward(fake));
+        let grads = GradientsParams::from_grads(loss_g.backward(), &self.generator);
+        self.generator = self.optimizer_g.step(lr, self.generator.clone(), grads);
+
+        self.state.step += 1;
+        self.state.step_in_epoch += 1;
+        self.state.images_seen += batch.batch_size as u64;
+        StepStats {
+            loss_d: scalar(loss_d),
+            loss_g: scalar(loss_g),
+            d_real: scalar(d_real),
+            d_fake: scalar(d_fake),
+        }
+    }
+
+    /// Writes a checkpoint of the current state and prunes old ones.
+    pub fn save_checkpoint(&mut self, run: &Path) -> Result<std::path::PathBuf> {
+        self.state.latent_rng = self.latent_rng.state();
+        let writer = CheckpointWriter::begin(run, self.state.step)?;
+        let metadata = checkpoint::generator_metadata(&self.state.config.model);
+        save_safetensors(&self.generator, &writer.file(GENERATOR_FILE), metadata.clone())?;
+        save_safetensors(&self.discriminator, &writer.file(DISCRIMINATOR_FILE), metadata)?;
+        save_optimizer(&self.optimizer_g, &writer.file(OPTIMIZER_G_FILE))?;
+        save_optimizer(&self.optimizer_d, &writer.file(OPTIMIZER_D_FILE))?;
+        writer.finish(&self.state, self.state.config.keep_checkpoints)
+    }
+}
+
+fn scalar(tensor: Tensor<1>) -> f64 {
+    let values: Vec<f32> = crate::model::tensor_values(tensor);
+    f64::from(values[0])
+}
+
+fn save_optimizer(optimizer: &ModuleOptimizer, path: &Path) -> Result<()> {
+    optimizer.save(path).map_err(|error| anyhow::anyhow!("failed to write {}: {error:?}", path.display()))
+}
+
+fn load_optimizer(optimizer: ModuleOptimizer, path: &Path) -> Result<ModuleOptimizer> {
+    optimizer
+        .load(path)
+        .map_err(|error| anyhow::anyhow!("{error:?}"))
+        .with_context(|| format!("failed to read optimizer state {}", path.display()))
+}
