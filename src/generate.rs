@@ -38,6 +38,11 @@ impl LoadedGenerator {
         Ok(Self { config, generator, device })
     }
 
+    /// Runs the generator on latents `z` of shape `[batch, latent_dim]`.
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
+        self.generator.forward(z)
+    }
+
     /// Generates `count` faces; face `i` of seed `s` is the same whatever `count` is.
     pub fn generate(&self, count: usize, seed: u64) -> Vec<RgbImage> {
         let mut rng = KaoRng::for_purpose(seed, "generate");
@@ -47,7 +52,7 @@ impl LoadedGenerator {
             .flat_map(|chunk| {
                 let batch = chunk.len() / latent_dim;
                 let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [batch, latent_dim]), &self.device);
-                crate::imageio::tensor_to_images(self.generator.forward(z))
+                crate::imageio::tensor_to_images(self.forward(z))
             })
             .collect()
     }

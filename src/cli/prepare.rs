@@ -24,8 +24,9 @@ pub struct PrepareArgs {
     /// Reject images whose shorter side is below this many pixels.
     #[arg(long, default_value_t = 64)]
     min_size: u32,
-    /// Largest Hamming distance (bits of a 64-bit perceptual hash) at which two images count as
-    /// near duplicates; 0 still removes re-encoded copies with identical hashes.
+    /// Largest Hamming distance (in bits of a 256-bit perceptual hash) at which two images count
+    /// as near duplicates. 10 removes re-encoded or lightly edited copies of the same artwork;
+    /// 20 also removes most expression variants of one character.
     #[arg(long = "near-duplicates", value_name = "MAX_DISTANCE", default_value_t = DEFAULT_NEAR_DISTANCE, conflicts_with = "no_near_duplicates")]
     near_duplicates: u32,
     /// Keep near duplicates; only identical pixels count as duplicates.

@@ -93,6 +93,11 @@ pub fn decode_bytes(bytes: &[u8], limits: DecodeLimits) -> Result<Decoded, Rejec
         return Err(Rejection::TooSmall { width, height, min_side: limits.min_side });
     }
 
+    // The JPEG decoder fills a cut-off scan with grey instead of failing, so a missing
+    // end-of-image marker is checked here.
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(Rejection::Corrupt("the JPEG data ends before its end-of-image marker".into()));
+    }
     let image = reader(bytes, format, Some(limits))
         .decode()
         .map_err(|error| Rejection::Corrupt(error.to_string()))?;
@@ -146,6 +151,18 @@ fn jpeg_component_count(bytes: &[u8]) -> Option<u8> {
         at += 2 + length;
     }
     None
+}
+
+/// Whether an end-of-image marker (FF D9) follows the last start-of-scan marker (FF DA).
+/// Inside entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so
+/// neither pair can occur there by accident.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|pair| pair == [0xFF, 0xDA]);
+    let last_end = bytes.windows(2).rposition(|pair| pair == [0xFF, 0xD9]);
+    match (last_scan, last_end) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
 }
 
 fn gif_is_animated(bytes: &[u8]) -> bool {

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use tracing::info;
 
 use super::decode::{Conversion, DecodeLimits, Rejection, decode_file};
-use super::dedup::{DuplicateOf, Fingerprint, find_duplicates, fingerprint};
+use super::dedup::{DuplicateOf, Fingerprint, PERCEPTUAL_HASH_BITS, find_duplicates, fingerprint};
 use super::packed::PackedWriter;
 use super::report::{ConversionEntry, DuplicateEntry, RejectionEntry, Report};
 use super::{IMAGES_DIR_NAME, PACKED_FILE_NAME, REPORT_FILE_NAME};
@@ -93,8 +93,8 @@ fn validate(config: &PrepareConfig) -> Result<()> {
     if config.size < 8 {
         bail!("invalid --size {}: use 64 or 128", config.size);
     }
-    if config.near_distance.is_some_and(|distance| distance > 64) {
-        bail!("invalid --near-duplicates {}: the hash has 64 bits, use 0 to 64", config.near_distance.unwrap());
+    if let Some(distance) = config.near_distance.filter(|&distance| distance > PERCEPTUAL_HASH_BITS) {
+        bail!("invalid --near-duplicates {distance}: the hash has {PERCEPTUAL_HASH_BITS} bits, use 0 to {PERCEPTUAL_HASH_BITS}");
     }
     for input in &config.inputs {
         if !input.exists() {

@@ -45,13 +45,14 @@ impl ModuleMapper for DcganInit<'_> {
     }
 }
 
-/// Gives every parameter an id derived from its path in the module, so optimizer state saved
-/// by one process matches the parameters that another process loads.
+/// Gives every parameter an id derived from the module's type and the parameter's path, so
+/// optimizer state saved by one process matches the parameters that another process loads.
 pub fn stable_ids<M: Module>(module: M) -> M {
-    module.map(&mut StableIds { path: Vec::new() })
+    module.map(&mut StableIds { namespace: std::any::type_name::<M>(), path: Vec::new() })
 }
 
 struct StableIds {
+    namespace: &'static str,
     path: Vec<String>,
 }
 
@@ -66,7 +67,7 @@ impl ModuleMapper for StableIds {
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (_, tensor, mapper) = param.consume();
-        let id = ParamId::from(derive_seed(0, &self.path.join("."), 0));
+        let id = ParamId::from(derive_seed(0, &format!("{}/{}", self.namespace, self.path.join(".")), 0));
         Param::from_mapped_value(id, tensor, mapper)
     }
 }

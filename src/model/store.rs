@@ -15,7 +15,9 @@ use crate::fsutil::write_atomic;
 /// Writes every float parameter and running statistic of `module` to `path` as float32.
 pub fn save_safetensors<M: Module>(module: &M, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
     let mut collector = Collector { path: Vec::new(), tensors: Vec::new() };
-    module.visit(&mut collector);
+    // `valid` folds pending BatchNorm running-statistic updates into the stored values first;
+    // visiting the training module directly would save statistics one step old.
+    module.valid().visit(&mut collector);
     let views: Vec<(String, TensorView<'_>)> = collector
         .tensors
         .iter()

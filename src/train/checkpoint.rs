@@ -110,11 +110,12 @@ impl CheckpointWriter {
     }
 }
 
-/// Safetensors metadata that makes a generator file self-describing.
+/// Safetensors metadata that makes a weights file self-describing. It holds a single key
+/// because the header lists a map's keys in hash order, and one key keeps equal weights
+/// byte-identical on disk.
 pub fn generator_metadata(model: &ModelConfig) -> HashMap<String, String> {
     let mut metadata = HashMap::new();
     metadata.insert(MODEL_CONFIG_KEY.to_string(), serde_json::to_string(model).expect("model config serialises"));
-    metadata.insert("kao.version".to_string(), env!("CARGO_PKG_VERSION").to_string());
     metadata
 }
 

@@ -1,0 +1,229 @@
+//! Training, checkpoints and generation on real faces with a narrow DCGAN.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+use kao::device::DeviceChoice;
+use kao::generate::LoadedGenerator;
+use kao::model::{Arch, ModelConfig};
+use kao::train::checkpoint::{self, GENERATOR_FILE};
+use kao::train::metrics::{self, LOSS_PLOT_FILE};
+use kao::train::session::Session;
+use kao::train::{StopReason, TrainConfig, train};
+
+/// A DCGAN narrow enough to take a step in well under a second on two cores.
+fn tiny_config(data: &Path, output: &Path) -> TrainConfig {
+    TrainConfig {
+        data: data.to_owned(),
+        output: output.to_owned(),
+        model: ModelConfig { arch: Arch::Dcgan, resolution: 64, latent_dim: 32, channels: 8 },
+        epochs: 1,
+        max_steps: None,
+        max_seconds: None,
+        batch_size: 16,
+        lr: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        seed: 7,
+        flip: true,
+        device: DeviceChoice::Cpu,
+        keep_checkpoints: 3,
+        log_every: 1,
+        sample_count: 16,
+    }
+}
+
+fn no_interrupt() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+fn generator_bytes(checkpoint: &Path) -> Vec<u8> {
+    std::fs::read(checkpoint.join(GENERATOR_FILE)).unwrap()
+}
+
+fn setup(count: usize) -> Option<(tempfile::TempDir, PathBuf)> {
+    let shared = common::shared_faces_64()?;
+    let root = tempfile::tempdir().unwrap();
+    let data = common::small_dataset(&shared, root.path(), count);
+    Some((root, data))
+}
+
+#[test]
+fn few_steps_give_finite_losses_and_outputs() {
+    let Some((root, data)) = setup(120) else { return };
+    let run = root.path().join("run");
+    let mut config = tiny_config(&data, &run);
+    config.max_steps = Some(4);
+
+    let summary = train(config, false, no_interrupt()).unwrap();
+    assert_eq!(summary.stop, StopReason::MaxSteps);
+    assert_eq!(summary.step, 4);
+
+    let lines = metrics::read_all(&run).unwrap();
+    assert_eq!(lines.len(), 4);
+    for line in &lines {
+        assert!(line.loss_d.is_finite() && line.loss_d > 0.0, "{line:?}");
+        assert!(line.loss_g.is_finite() && line.loss_g > 0.0, "{line:?}");
+        assert!((0.0..=1.0).contains(&line.d_real), "{line:?}");
+        assert!((0.0..=1.0).contains(&line.d_fake), "{line:?}");
+    }
+    assert_eq!(lines.last().unwrap().images_seen, 64);
+    assert!(run.join(LOSS_PLOT_FILE).exists());
+    let grid = image::open(run.join("samples/epoch-0001-step-000000004.png")).unwrap();
+    assert_eq!((grid.width(), grid.height()), (4 * 66 + 2, 4 * 66 + 2));
+    assert_eq!(checkpoint::list(&run).unwrap().len(), 1);
+}
+
+#[test]
+fn same_seed_gives_same_weights() {
+    let Some((root, data)) = setup(64) else { return };
+    let mut checkpoints = Vec::new();
+    for name in ["first", "second"] {
+        let mut config = tiny_config(&data, &root.path().join(name));
+        config.max_steps = Some(3);
+        checkpoints.push(train(config, false, no_interrupt()).unwrap().last_checkpoint);
+    }
+    assert_eq!(generator_bytes(&checkpoints[0]), generator_bytes(&checkpoints[1]));
+
+    let mut config = tiny_config(&data, &root.path().join("third"));
+    config.max_steps = Some(3);
+    config.seed = 8;
+    let other = train(config, false, no_interrupt()).unwrap().last_checkpoint;
+    assert_ne!(generator_bytes(&checkpoints[0]), generator_bytes(&other));
+}
+
+#[test]
+fn resume_matches_uninterrupted_run() {
+    let Some((root, data)) = setup(100) else { return };
+    // 100 faces at batch 16 make 6 steps an epoch, so the run crosses an epoch boundary.
+    let mut whole = tiny_config(&data, &root.path().join("whole"));
+    whole.epochs = 2;
+    let whole_summary = train(whole, false, no_interrupt()).unwrap();
+    assert_eq!(whole_summary.stop, StopReason::Finished);
+    assert_eq!(whole_summary.step, 12);
+
+    let mut first_piece = tiny_config(&data, &root.path().join("pieces"));
+    first_piece.epochs = 2;
+    first_piece.max_steps = Some(4);
+    assert_eq!(train(first_piece.clone(), false, no_interrupt()).unwrap().step, 4);
+    let mut second_piece = first_piece.clone();
+    second_piece.max_steps = Some(9);
+    assert_eq!(train(second_piece.clone(), true, no_interrupt()).unwrap().step, 9);
+    second_piece.max_steps = None;
+    let pieces_summary = train(second_piece, true, no_interrupt()).unwrap();
+    assert_eq!(pieces_summary.step, 12);
+
+    assert_eq!(generator_bytes(&whole_summary.last_checkpoint), generator_bytes(&pieces_summary.last_checkpoint));
+    let whole_lines = metrics::read_all(&root.path().join("whole")).unwrap();
+    let piece_lines = metrics::read_all(&root.path().join("pieces")).unwrap();
+    assert_eq!(whole_lines.len(), piece_lines.len());
+    for (a, b) in whole_lines.iter().zip(&piece_lines) {
+        assert_eq!((a.step, a.loss_d, a.loss_g), (b.step, b.loss_d, b.loss_g));
+    }
+}
+
+#[test]
+fn run_without_resume_is_not_overwritten() {
+    let Some((root, data)) = setup(64) else { return };
+    let run = root.path().join("run");
+    let mut config = tiny_config(&data, &run);
+    config.max_steps = Some(1);
+    train(config.clone(), false, no_interrupt()).unwrap();
+
+    let error = train(config.clone(), false, no_interrupt()).unwrap_err().to_string();
+    assert!(error.contains("pass --resume"), "{error}");
+
+    config.batch_size = 8;
+    let error = train(config, true, no_interrupt()).unwrap_err().to_string();
+    assert!(error.contains("--batch-size is 16 in the run but 8 was requested"), "{error}");
+}
+
+#[test]
+fn checkpoint_round_trip_gives_identical_generator_output() {
+    let Some((root, data)) = setup(64) else { return };
+    let run = root.path().join("run");
+    let device = Device::flex().autodiff();
+    let mut session = Session::new(tiny_config(&data, &run), device);
+    let loader = kao::data::loader::BatchLoader::new(
+        Arc::new(kao::data::packed::PackedFaces::open(&data.join(kao::data::PACKED_FILE_NAME)).unwrap()),
+        16,
+        7,
+        true,
+    );
+    let order = loader.epoch_order(0);
+    for step in 0..2 {
+        session.step(loader.batch(&order, 0, step));
+    }
+    let saved = session.save_checkpoint(&run).unwrap();
+
+    let z: Vec<f32> = (0..4 * 32).map(|i| ((i * 37 % 19) as f32 - 9.0) / 5.0).collect();
+    let in_memory = session.generator.valid();
+    let z_tensor = Tensor::<2>::from_data(TensorData::new(z.clone(), [4, 32]), &Device::flex());
+    let expected = kao::model::tensor_values(in_memory.forward(z_tensor.clone()));
+
+    let loaded = LoadedGenerator::load(&saved.join(GENERATOR_FILE), Device::flex()).unwrap();
+    assert_eq!(loaded.config.latent_dim, 32);
+    let from_file = LoadedGenerator::load(&run, Device::flex()).unwrap();
+    let images_a = loaded.generate(4, 3);
+    let images_b = from_file.generate(4, 3);
+    assert_eq!(images_a, images_b);
+    let actual = kao::model::tensor_values(loaded.forward(z_tensor));
+    assert_eq!(actual, expected);
+}
+
+#[test]
+fn generate_cli_writes_faces_and_grid() {
+    let Some((root, data)) = setup(64) else { return };
+    let run = root.path().join("run");
+    let mut config = tiny_config(&data, &run);
+    config.max_steps = Some(1);
+    train(config, false, no_interrupt()).unwrap();
+
+    let faces = root.path().join("faces");
+    let grid = root.path().join("grid.png");
+    let (ok, stdout, stderr) = common::kao(&[
+        "generate",
+        "--checkpoint",
+        run.to_str().unwrap(),
+        "--count",
+        "5",
+        "--output",
+        faces.to_str().unwrap(),
+        "--grid",
+        grid.to_str().unwrap(),
+        "--seed",
+        "11",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("wrote 5 faces"), "{stdout}");
+    let mut files: Vec<_> = std::fs::read_dir(&faces).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 5);
+    for file in &files {
+        let face = image::open(file).unwrap();
+        assert_eq!((face.width(), face.height()), (64, 64));
+    }
+    let grid_image = image::open(&grid).unwrap();
+    assert_eq!((grid_image.width(), grid_image.height()), (3 * 66 + 2, 2 * 66 + 2));
+
+    let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", run.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("pass --output DIR"), "{stderr}");
+    let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", "/no/such/run", "--grid", "x.png"]);
+    assert!(!ok);
+    assert!(stderr.contains("checkpoint /no/such/run not found"), "{stderr}");
+}
+
+#[test]
+fn resolution_mismatch_names_the_fix() {
+    let Some((root, data)) = setup(64) else { return };
+    let mut config = tiny_config(&data, &root.path().join("run"));
+    config.model.resolution = 128;
+    let error = train(config, false, no_interrupt()).unwrap_err().to_string();
+    assert!(error.contains("holds 64x64 images but --resolution is 128"), "{error}");
+}
