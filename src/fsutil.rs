@@ -54,7 +54,7 @@ impl StagingDir {
         Ok(Self { path, committed: false })
     }
 
-    /// The staging folder's path.
+    /// Returns the staging folder's path.
     pub fn path(&self) -> &Path {
         &self.path
     }

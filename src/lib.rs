@@ -1,6 +1,6 @@
 //! kao turns a folder of anime face images into a trained GAN, and that GAN into new faces.
 //!
-//! The crate is split by concept: [`data`] prepares and loads face datasets, [`model`] holds
+//! The crate is split by concept: [`data`] prepares and loads face datasets, [`model`] contains
 //! the networks, [`loss`] the GAN objectives, [`train`] the training loop and its checkpoints,
 //! [`generate`] sampling from a trained generator, and [`cli`] the `kao` command line.
 

@@ -1,7 +1,7 @@
 //! Random number generators that kao owns, so runs are reproducible and resumable.
 //!
-//! burn's global generator cannot be saved or restored, so no training randomness comes from it:
-//! latents come from a [`KaoRng`] whose state is stored in every checkpoint, and data order and
+//! burn's global generator cannot be saved or restored, so no training randomness comes from it.
+//! Latents come from a [`KaoRng`] whose state is stored in every checkpoint. Data order and
 //! flips are derived from the seed and the epoch (see [`derive_seed`]).
 
 use rand::{Rng, RngExt, SeedableRng};

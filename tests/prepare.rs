@@ -29,7 +29,7 @@ fn conversions_of(report: &Report, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// A PNG whose header claims `width` x `height` pixels, followed by a few bytes of image data:
+/// Writes a PNG whose header claims `width` x `height` pixels, followed by a few bytes of image data:
 /// the shape of a decompression bomb without its size.
 fn png_bomb(path: &Path, width: u32, height: u32) {
     let mut bytes = Vec::new();

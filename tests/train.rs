@@ -16,7 +16,7 @@ use kao::train::metrics::{self, LOSS_PLOT_FILE};
 use kao::train::session::Session;
 use kao::train::{StopReason, TrainConfig, train};
 
-/// A DCGAN narrow enough to take a step in well under a second on two cores.
+/// Returns settings for a DCGAN narrow enough to take a step in well under a second on two cores.
 fn tiny_config(data: &Path, output: &Path) -> TrainConfig {
     TrainConfig {
         data: data.to_owned(),
@@ -67,8 +67,10 @@ fn few_steps_give_finite_losses_and_outputs() {
     let lines = metrics::read_all(&run).unwrap();
     assert_eq!(lines.len(), 4);
     for line in &lines {
-        assert!(line.loss_d.is_finite() && line.loss_d > 0.0, "{line:?}");
-        assert!(line.loss_g.is_finite() && line.loss_g > 0.0, "{line:?}");
+        assert!(line.loss_d.is_finite(), "{line:?}");
+        assert!(line.loss_d > 0.0, "{line:?}");
+        assert!(line.loss_g.is_finite(), "{line:?}");
+        assert!(line.loss_g > 0.0, "{line:?}");
         assert!((0.0..=1.0).contains(&line.d_real), "{line:?}");
         assert!((0.0..=1.0).contains(&line.d_fake), "{line:?}");
     }
@@ -225,5 +227,36 @@ fn resolution_mismatch_names_the_fix() {
     let mut config = tiny_config(&data, &root.path().join("run"));
     config.model.resolution = 128;
     let error = train(config, false, no_interrupt()).unwrap_err().to_string();
-    assert!(error.contains("holds 64x64 images but --resolution is 128"), "{error}");
+    assert!(error.contains("contains 64x64 images but --resolution is 128"), "{error}");
+}
+
+#[test]
+fn interrupt_saves_checkpoint_and_exits() {
+    let Some((root, data)) = setup(64) else { return };
+    let run = root.path().join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kao"))
+        .args(["train", "--data", data.to_str().unwrap(), "--output", run.to_str().unwrap()])
+        .args(["--channels", "8", "--latent-dim", "32", "--batch-size", "16", "--epochs", "100000", "--log-every", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Wait until training has logged a few steps, then send SIGINT as Ctrl-C would.
+    let metrics_path = run.join(metrics::METRICS_FILE);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while std::fs::read_to_string(&metrics_path).map(|text| text.lines().count()).unwrap_or(0) < 5 {
+        assert!(std::time::Instant::now() < deadline, "training logged no steps");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("stopped (Interrupted)"), "{stdout}");
+    let newest = checkpoint::list(&run).unwrap().pop().expect("a checkpoint was saved");
+    let state = checkpoint::read_state(&newest).unwrap();
+    assert!(state.step >= 5, "{}", state.step);
 }

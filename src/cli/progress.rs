@@ -2,7 +2,7 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// A bar for `total` items with a label, rate and ETA.
+/// Creates a bar for `total` items with a label, rate and ETA.
 pub fn counter_bar(total: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(

@@ -15,7 +15,7 @@ pub struct DecodeLimits {
     pub max_pixels: u64,
 }
 
-/// Why a file was not kept.
+/// Reason a file was not kept.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("empty file (0 bytes)")]
@@ -46,7 +46,7 @@ pub enum Conversion {
 }
 
 impl Conversion {
-    /// The name written to `report.json`.
+    /// Returns the name written to `report.json`.
     pub fn name(self) -> &'static str {
         match self {
             Conversion::Grayscale => "grayscale",
@@ -153,7 +153,7 @@ fn jpeg_component_count(bytes: &[u8]) -> Option<u8> {
     None
 }
 
-/// Whether an end-of-image marker (FF D9) follows the last start-of-scan marker (FF DA).
+/// Checks that an end-of-image marker (FF D9) follows the last start-of-scan marker (FF DA).
 /// Inside entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker, so
 /// neither pair can occur there by accident.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {

@@ -17,10 +17,10 @@ pub const PERCEPTUAL_HASH_BITS: u32 = 256;
 
 /// Default largest Hamming distance (of 256 bits) at which two images count as near duplicates.
 ///
-/// Chosen by inspecting pairs among the 22,969 pixel-unique 64 px Kaggle anime faces: up to
-/// 10 bits every pair was the same artwork (re-encoded, slightly recoloured or edited); from
-/// 11 to about 28 most pairs were the same character with another expression, and from about
-/// 29 on different characters matched. The default removes only the first kind (240 files of
+/// Chosen by inspecting pairs among the 22,969 pixel-unique 64 px Kaggle anime faces. Up to
+/// 10 bits, every pair was the same artwork, re-encoded or slightly recoloured or edited.
+/// From 11 to about 28 bits, most pairs were the same character with another expression.
+/// From about 29 bits on, different characters matched. The default removes only the first kind (240 files of
 /// that set).
 pub const DEFAULT_NEAR_DISTANCE: u32 = 10;
 
@@ -39,7 +39,7 @@ pub struct Fingerprint {
     pub perceptual: PerceptualHash,
 }
 
-/// How a file duplicates an earlier kept one.
+/// Link from a duplicate to the earlier kept file it copies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DuplicateOf {
     Exact(usize),

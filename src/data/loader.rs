@@ -48,7 +48,7 @@ impl BatchLoader {
         (self.faces.height(), self.faces.width())
     }
 
-    /// The shuffled image order of `epoch` (counted from 0).
+    /// Returns the shuffled image order of `epoch` (counted from 0).
     pub fn epoch_order(&self, epoch: u64) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.faces.len() as u32).collect();
         KaoRng::seed_from_u64(derive_seed(self.seed, "data-order", epoch)).shuffle(&mut order);

@@ -86,6 +86,7 @@ impl PackedFaces {
         // SAFETY: the file is opened read-only and kao never writes a packed file in place (it
         // is staged and renamed), so the mapped bytes do not change while mapped.
         let map = unsafe { Mmap::map(&file) }.with_context(|| format!("failed to map {}", path.display()))?;
+
         if map.len() < HEADER_LEN || &map[..8] != MAGIC {
             bail!("{} is not a kao packed dataset; rerun `kao prepare`", path.display());
         }
@@ -99,6 +100,7 @@ impl PackedFaces {
         }
         let (channels, height, width) = (read_u32(12), read_u32(16) as usize, read_u32(20) as usize);
         let count = u64::from_le_bytes(map[24..32].try_into().unwrap()) as usize;
+
         if channels != CHANNELS {
             bail!("{} has {channels} channels, expected {CHANNELS}", path.display());
         }
@@ -118,7 +120,7 @@ impl PackedFaces {
         self.count
     }
 
-    /// Whether the dataset holds no image.
+    /// Returns true when the dataset contains no image.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -133,7 +135,7 @@ impl PackedFaces {
         self.width
     }
 
-    /// The RGB bytes (HWC order) of image `index`.
+    /// Returns the RGB bytes (HWC order) of image `index`.
     pub fn image(&self, index: usize) -> &[u8] {
         let size = self.height * self.width * CHANNELS as usize;
         let start = HEADER_LEN + index * size;

@@ -57,7 +57,7 @@ pub struct ConversionEntry {
 }
 
 impl Report {
-    /// A short human summary of the counts, with a warning when most kept images were upscaled.
+    /// Formats a short human summary of the counts, with a warning when most kept images were upscaled.
     pub fn summary(&self) -> String {
         let mut text = format!(
             "scanned {} files: kept {}, exact duplicates {}, near duplicates {}, rejected {}, converted {}, upscaled {}",

@@ -24,7 +24,7 @@ pub const STATE_FILE: &str = "state.json";
 /// Safetensors metadata key holding the generator's [`ModelConfig`] as JSON.
 pub const MODEL_CONFIG_KEY: &str = "kao.model_config";
 
-/// Where training stands, saved in `state.json`.
+/// Training position and settings, saved in `state.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrainState {
     pub format_version: u32,
@@ -110,7 +110,7 @@ impl CheckpointWriter {
     }
 }
 
-/// Safetensors metadata that makes a weights file self-describing. It holds a single key
+/// Safetensors metadata that makes a weights file self-describing. It contains a single key
 /// because the header lists a map's keys in hash order, and one key keeps equal weights
 /// byte-identical on disk.
 pub fn generator_metadata(model: &ModelConfig) -> HashMap<String, String> {
@@ -132,7 +132,7 @@ pub fn resolve_generator(argument: &Path) -> Result<PathBuf> {
         if let Some(newest) = list(argument)?.last() {
             return Ok(newest.join(GENERATOR_FILE));
         }
-        bail!("{} holds no checkpoint; train first with `kao train --output {}`", argument.display(), argument.display());
+        bail!("{} contains no checkpoint; train first with `kao train --output {}`", argument.display(), argument.display());
     }
     bail!("checkpoint {} not found; pass a run folder, a checkpoint folder or a generator .safetensors file", argument.display())
 }

@@ -27,7 +27,7 @@ use crate::data::PACKED_FILE_NAME;
 use crate::imageio::{grid, save_png, square_columns, tensor_to_images};
 use crate::rng::KaoRng;
 
-/// Why a training invocation stopped.
+/// Reason a training invocation stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
     Finished,
@@ -36,7 +36,7 @@ pub enum StopReason {
     Interrupted,
 }
 
-/// What a training invocation did.
+/// Outcome of a training invocation.
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
     pub stop: StopReason,
@@ -73,7 +73,7 @@ fn check_dataset(config: &TrainConfig, faces: &PackedFaces) -> Result<()> {
     let resolution = config.model.resolution;
     if faces.height() != resolution || faces.width() != resolution {
         bail!(
-            "dataset {} holds {}x{} images but --resolution is {resolution}; pass --resolution {} or prepare with --size {resolution}",
+            "dataset {} contains {}x{} images but --resolution is {resolution}; pass --resolution {} or prepare with --size {resolution}",
             config.data.display(),
             faces.width(),
             faces.height(),
@@ -81,7 +81,7 @@ fn check_dataset(config: &TrainConfig, faces: &PackedFaces) -> Result<()> {
         );
     }
     if faces.len() < config.batch_size {
-        bail!("dataset {} holds {} images, fewer than --batch-size {}; lower --batch-size", config.data.display(), faces.len(), config.batch_size);
+        bail!("dataset {} contains {} images, fewer than --batch-size {}; lower --batch-size", config.data.display(), faces.len(), config.batch_size);
     }
     Ok(())
 }
@@ -91,7 +91,7 @@ fn start(config: TrainConfig, resume: bool, device: Device) -> Result<Session> {
     let existing = checkpoint::list(&run)?;
     if let Some(newest) = existing.last() {
         if !resume {
-            bail!("{} already holds checkpoints; pass --resume to continue that run or choose another --output", run.display());
+            bail!("{} already contains checkpoints; pass --resume to continue that run or choose another --output", run.display());
         }
         let saved = checkpoint::read_state(newest)?;
         let differences = saved.config.fixed_differences(&config);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use kao::data::prepare::{DEFAULT_MAX_PIXELS, PrepareConfig, prepare};
 
-/// The 64 px shared faces, or `None` (with the reason printed) when `../shared` is absent.
+/// Returns the 64 px shared faces folder, or `None` (with the reason printed) when `../shared` is absent.
 pub fn shared_faces_64() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/anime-faces-64");
     if dir.is_dir() {
@@ -16,7 +16,7 @@ pub fn shared_faces_64() -> Option<PathBuf> {
     }
 }
 
-/// The first `count` shared face files in sorted order.
+/// Lists the first `count` shared face files in sorted order.
 pub fn first_faces(shared: &Path, count: usize) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(shared).unwrap().map(|entry| entry.unwrap().path()).collect();
     files.sort();
