@@ -113,6 +113,8 @@ fn resume_matches_uninterrupted_run() {
     first_piece.epochs = 2;
     first_piece.max_steps = Some(4);
     assert_eq!(train(first_piece.clone(), false, no_interrupt()).unwrap().step, 4);
+    // Resuming at the step limit takes no further step.
+    assert_eq!(train(first_piece.clone(), true, no_interrupt()).unwrap().step, 4);
     let mut second_piece = first_piece.clone();
     second_piece.max_steps = Some(9);
     assert_eq!(train(second_piece.clone(), true, no_interrupt()).unwrap().step, 9);

@@ -116,10 +116,12 @@ fn run_epochs(session: &mut Session, loader: &BatchLoader, run: &Path, interrupt
     let seconds_before = session.state.train_seconds;
     let steps_per_epoch = loader.steps_per_epoch() as u64;
     let mut progress = Progress::new(session, steps_per_epoch);
+    let first_step = session.state.step;
     let mut last_checkpoint = None;
-    let mut stop = StopReason::Finished;
+    // A resumed run may already be at its step limit; it must not take one more step.
+    let mut stop = should_stop(session, interrupt, started).unwrap_or(StopReason::Finished);
 
-    'epochs: while session.state.epoch < session.state.config.epochs {
+    'epochs: while stop == StopReason::Finished && session.state.epoch < session.state.config.epochs {
         let epoch = session.state.epoch;
         for batch in loader.prefetch_epoch(epoch, session.state.step_in_epoch as usize) {
             let stats = session.step(batch);
@@ -127,9 +129,12 @@ fn run_epochs(session: &mut Session, loader: &BatchLoader, run: &Path, interrupt
             if let Some(line) = progress.record(session, &stats) {
                 metrics::append(run, &line)?;
             }
+            // A stop on an epoch's last step still closes the epoch with its own grid.
             if let Some(reason) = should_stop(session, interrupt, started) {
                 stop = reason;
-                break 'epochs;
+                if session.state.step_in_epoch < steps_per_epoch {
+                    break 'epochs;
+                }
             }
         }
         session.state.epoch += 1;
@@ -138,7 +143,8 @@ fn run_epochs(session: &mut Session, loader: &BatchLoader, run: &Path, interrupt
     }
     progress.finish();
 
-    if stop != StopReason::Finished {
+    let mid_epoch = session.state.step_in_epoch > 0;
+    if stop != StopReason::Finished && mid_epoch && session.state.step > first_step {
         let name = format!("epoch-{:04}-step-{:09}", session.state.epoch + 1, session.state.step);
         last_checkpoint = Some(end_of_piece(session, run, &name)?);
     }
