@@ -214,20 +214,51 @@ fn existing_output_needs_force() {
     let input = root.path().join("raw");
     fs::create_dir_all(&input).unwrap();
     ImageBuffer::from_pixel(80, 80, Luma([90u8])).save(input.join("gray.png")).unwrap();
-    let output = root.path().join("prepared");
-    fs::create_dir_all(&output).unwrap();
-    fs::write(output.join("keep.txt"), b"user data").unwrap();
+    let prepare_into = |output: &Path, force: bool| {
+        let mut args = vec!["prepare", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--size", "64"];
+        if force {
+            args.push("--force");
+        }
+        common::kao(&args)
+    };
 
-    let (ok, _, stderr) = common::kao(&["prepare", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--size", "64"]);
+    // A folder that kao prepare did not write is never replaced, with or without --force.
+    let unrelated = root.path().join("thesis");
+    fs::create_dir_all(&unrelated).unwrap();
+    fs::write(unrelated.join("thesis.txt"), b"user data").unwrap();
+    let (ok, _, stderr) = prepare_into(&unrelated, false);
     assert!(!ok);
     assert!(stderr.contains("already exists; pass --force"), "{stderr}");
-    assert!(output.join("keep.txt").exists());
+    let (ok, _, stderr) = prepare_into(&unrelated, true);
+    assert!(!ok);
+    assert!(stderr.contains("--force replaces only a dataset written by kao prepare"), "{stderr}");
+    assert!(unrelated.join("thesis.txt").exists());
 
-    let (ok, _, stderr) =
-        common::kao(&["prepare", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--size", "64", "--force"]);
+    // A previous prepared dataset is replaced with --force.
+    let output = root.path().join("prepared");
+    let (ok, _, stderr) = prepare_into(&output, false);
     assert!(ok, "{stderr}");
-    assert!(!output.join("keep.txt").exists());
+    fs::write(output.join("stale.txt"), b"old run").unwrap();
+    let (ok, _, stderr) = prepare_into(&output, true);
+    assert!(ok, "{stderr}");
+    assert!(!output.join("stale.txt").exists());
     assert!(output.join(PACKED_FILE_NAME).exists());
+}
+
+#[test]
+fn output_inside_input_is_rejected() {
+    let root = tempfile::tempdir().unwrap();
+    let input = root.path().join("raw");
+    fs::create_dir_all(&input).unwrap();
+    ImageBuffer::from_pixel(80, 80, Luma([90u8])).save(input.join("gray.png")).unwrap();
+
+    for output in [input.clone(), input.join("prepared"), root.path().to_owned()] {
+        let (ok, _, stderr) =
+            common::kao(&["prepare", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--force"]);
+        assert!(!ok, "{}", output.display());
+        assert!(stderr.contains("overlaps the input"), "{stderr}");
+    }
+    assert!(input.join("gray.png").exists());
 }
 
 #[test]

@@ -101,10 +101,43 @@ fn validate(config: &PrepareConfig) -> Result<()> {
             bail!("input {} not found", input.display());
         }
     }
-    if config.output.exists() && !config.force {
+    check_output(config)
+}
+
+/// Rejects an output that would overwrite the inputs or a folder that `kao prepare` did not
+/// write: `--force` replaces only a previous prepared dataset.
+fn check_output(config: &PrepareConfig) -> Result<()> {
+    let output = absolute(&config.output);
+    for input in &config.inputs {
+        let input = absolute(input);
+        if input.starts_with(&output) || output.starts_with(&input) {
+            bail!(
+                "--output {} overlaps the input {}; choose an output folder outside the inputs",
+                config.output.display(),
+                input.display()
+            );
+        }
+    }
+    if !config.output.exists() {
+        return Ok(());
+    }
+    if !config.force {
         bail!("output {} already exists; pass --force to replace it or choose another --output", config.output.display());
     }
+    let is_prepared = config.output.join(PACKED_FILE_NAME).is_file() && config.output.join(REPORT_FILE_NAME).is_file();
+    if !is_prepared {
+        bail!(
+            "--force replaces only a dataset written by kao prepare, and {} has no {PACKED_FILE_NAME} and {REPORT_FILE_NAME}; choose another --output",
+            config.output.display()
+        );
+    }
     Ok(())
+}
+
+/// Resolves `path` against the current folder and symlinks where it exists, so overlapping
+/// folders are found however they are spelled.
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_owned()))
 }
 
 /// Lists image files under the inputs in sorted path order; unreadable folders and symlink loops
