@@ -45,15 +45,35 @@ impl LoadedGenerator {
 
     /// Generates `count` faces; face `i` of seed `s` is the same whatever `count` is.
     pub fn generate(&self, count: usize, seed: u64) -> Vec<RgbImage> {
+        let mut images = Vec::with_capacity(count);
+        self.generate_each(count, seed, |_, image| {
+            images.push(image);
+            Ok(())
+        })
+        .expect("collecting images cannot fail");
+        images
+    }
+
+    /// Generates `count` faces in batches and passes each with its index to `visit`, so memory
+    /// stays bounded however many faces are requested.
+    pub fn generate_each(
+        &self,
+        count: usize,
+        seed: u64,
+        mut visit: impl FnMut(usize, RgbImage) -> Result<()>,
+    ) -> Result<()> {
         let mut rng = KaoRng::for_purpose(seed, "generate");
         let latent_dim = self.config.latent_dim;
-        let all = rng.normal_vec(count * latent_dim);
-        all.chunks(GENERATE_BATCH * latent_dim)
-            .flat_map(|chunk| {
-                let batch = chunk.len() / latent_dim;
-                let z = Tensor::<2>::from_data(TensorData::new(chunk.to_vec(), [batch, latent_dim]), &self.device);
-                crate::imageio::tensor_to_images(self.forward(z))
-            })
-            .collect()
+        let mut index = 0;
+        while index < count {
+            let batch = GENERATE_BATCH.min(count - index);
+            let values = rng.normal_vec(batch * latent_dim);
+            let z = Tensor::<2>::from_data(TensorData::new(values, [batch, latent_dim]), &self.device);
+            for image in crate::imageio::tensor_to_images(self.forward(z)) {
+                visit(index, image)?;
+                index += 1;
+            }
+        }
+        Ok(())
     }
 }

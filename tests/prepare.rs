@@ -136,6 +136,8 @@ fn mixed_folder_report_names_each_reason() {
     assert!(reasons["bomb.png"].starts_with("too large: 100000x100000"), "{:?}", reasons["bomb.png"]);
     assert_eq!(report.rejected, 7);
     assert_eq!(report.ignored, 1);
+    assert_eq!(report.ignored_files.len(), 1);
+    assert!(report.ignored_files[0].ends_with("readme.txt"), "{:?}", report.ignored_files);
 
     assert_eq!(conversions_of(&report, "gray.png"), ["grayscale"]);
     assert_eq!(conversions_of(&report, "transparent-edge.png"), ["rgba"]);
@@ -157,6 +159,11 @@ fn mixed_folder_report_names_each_reason() {
     assert_eq!(report.scanned, 19);
     let images: Vec<_> = fs::read_dir(output.join(IMAGES_DIR_NAME)).unwrap().collect();
     assert_eq!(images.len(), report.kept);
+    assert_eq!(report.kept_files.len(), report.kept);
+    assert_eq!(report.kept_files[0].output, "images/000000.png");
+    for kept in &report.kept_files {
+        assert!(output.join(&kept.output).is_file(), "{kept:?}");
+    }
     let first = image::open(output.join(IMAGES_DIR_NAME).join("000000.png")).unwrap();
     assert_eq!((first.width(), first.height()), (64, 64));
 

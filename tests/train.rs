@@ -145,6 +145,11 @@ fn run_without_resume_is_not_overwritten() {
     config.batch_size = 8;
     let error = train(config, true, no_interrupt()).unwrap_err().to_string();
     assert!(error.contains("--batch-size is 16 in the run but 8 was requested"), "{error}");
+
+    let mut wider = tiny_config(&data, &run);
+    wider.model.channels = 16;
+    let error = train(wider, true, no_interrupt()).unwrap_err().to_string();
+    assert!(error.contains("--channels is 8 in the run but 16 was requested"), "{error}");
 }
 
 #[test]
@@ -218,9 +223,37 @@ fn generate_cli_writes_faces_and_grid() {
     let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", run.to_str().unwrap()]);
     assert!(!ok);
     assert!(stderr.contains("pass --output DIR"), "{stderr}");
+    let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", run.to_str().unwrap(), "--count", "5000", "--grid", "g.png"]);
+    assert!(!ok);
+    assert!(stderr.contains("--grid takes at most 1024 faces"), "{stderr}");
+    let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", run.to_str().unwrap(), "--grid", "g.jpg"]);
+    assert!(!ok);
+    assert!(stderr.contains("must end in .png"), "{stderr}");
+    let nested_grid = root.path().join("new/folder/grid.png");
+    let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", run.to_str().unwrap(), "--grid", nested_grid.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(nested_grid.is_file());
     let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", "/no/such/run", "--grid", "x.png"]);
     assert!(!ok);
     assert!(stderr.contains("checkpoint /no/such/run not found"), "{stderr}");
+}
+
+#[test]
+fn invalid_settings_name_the_option() {
+    let Some((root, data)) = setup(64) else { return };
+    let cases: [(&str, fn(&mut TrainConfig)); 4] = [
+        ("invalid --lr NaN", |config| config.lr = f64::NAN),
+        ("invalid --lr -1", |config| config.lr = -1.0),
+        ("--keep-checkpoints must be at least 1", |config| config.keep_checkpoints = 0),
+        ("invalid --max-time 0", |config| config.max_seconds = Some(0.0)),
+    ];
+    for (expected, change) in cases {
+        let mut config = tiny_config(&data, &root.path().join("run"));
+        change(&mut config);
+        let error = train(config, false, no_interrupt()).unwrap_err().to_string();
+        assert!(error.contains(expected), "{error}");
+    }
+    assert!(!root.path().join("run").exists());
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub struct PrepareArgs {
     /// Folder to create for the prepared dataset.
     #[arg(short, long)]
     output: PathBuf,
-    /// Output side length in pixels (images are center-cropped to a square first).
+    /// Output side length in pixels, 64 or 128 (images are center-cropped to a square first).
     #[arg(long, default_value_t = 128, value_parser = parse_size)]
     size: u32,
     /// Reject images whose shorter side is below this many pixels.
@@ -32,6 +32,10 @@ pub struct PrepareArgs {
     /// Keep near duplicates; only identical pixels count as duplicates.
     #[arg(long)]
     no_near_duplicates: bool,
+    /// Reject images with more pixels than this (width x height) before decoding them, which
+    /// stops decompression bombs.
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
     /// Worker threads (default: one per core).
     #[arg(short, long)]
     jobs: Option<usize>,
@@ -57,7 +61,7 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         near_distance: (!args.no_near_duplicates).then_some(args.near_duplicates),
         jobs: args.jobs,
         force: args.force,
-        max_pixels: DEFAULT_MAX_PIXELS,
+        max_pixels: args.max_pixels,
     };
     let report = prepare(&config)?;
     for rejection in report.rejections.iter().take(20) {

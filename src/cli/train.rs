@@ -24,7 +24,7 @@ pub struct TrainArgs {
     /// Run folder for checkpoints, samples and metrics; keep it outside the repository.
     #[arg(short, long)]
     output: PathBuf,
-    /// Network family.
+    /// Network family [default: dcgan].
     #[arg(long, value_enum)]
     arch: Option<Arch>,
     /// Image size in pixels, 64 or 128 [default: the dataset's].
@@ -43,7 +43,8 @@ pub struct TrainArgs {
     /// Stop after this many optimizer steps in total, counted from the start of the run.
     #[arg(long)]
     max_steps: Option<u64>,
-    /// Stop this invocation after this wall-clock time, e.g. 30m, 2h, 1h30m; a checkpoint is saved.
+    /// Stop this invocation after this wall-clock time, e.g. 90s, 30m, 2h or 1h30m; a checkpoint
+    /// is saved.
     #[arg(long, value_parser = humantime::parse_duration)]
     max_time: Option<std::time::Duration>,
     /// Images per optimizer step [default: 64].
@@ -64,7 +65,7 @@ pub struct TrainArgs {
     /// Continue from the newest checkpoint in the run folder (starts a new run if there is none).
     #[arg(long)]
     resume: bool,
-    /// Newest checkpoints to keep.
+    /// Newest checkpoints to keep (at least 1).
     #[arg(long, default_value_t = 3)]
     keep_checkpoints: usize,
     /// Write a metrics line every this many steps.
@@ -115,9 +116,6 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         latent_dim: args.latent_dim.unwrap_or(base.model.latent_dim),
         channels: args.channels.unwrap_or(base.model.channels),
     };
-    if args.batch_size == Some(0) || args.epochs == Some(0) || args.log_every == 0 {
-        anyhow::bail!("--batch-size, --epochs and --log-every must be at least 1");
-    }
     Ok(TrainConfig {
         data: args.data.clone(),
         output: args.output.clone(),

@@ -38,6 +38,11 @@ impl BatchLoader {
         Self { faces, batch_size, seed, flip }
     }
 
+    /// Number of images in the dataset.
+    pub fn image_count(&self) -> usize {
+        self.faces.len()
+    }
+
     /// Full batches per epoch.
     pub fn steps_per_epoch(&self) -> usize {
         self.faces.len() / self.batch_size

@@ -12,7 +12,7 @@ use tracing::info;
 use super::decode::{Conversion, DecodeLimits, Rejection, decode_file};
 use super::dedup::{DuplicateOf, Fingerprint, PERCEPTUAL_HASH_BITS, find_duplicates, fingerprint};
 use super::packed::PackedWriter;
-use super::report::{ConversionEntry, DuplicateEntry, RejectionEntry, Report};
+use super::report::{ConversionEntry, DuplicateEntry, KeptEntry, RejectionEntry, Report};
 use super::{IMAGES_DIR_NAME, PACKED_FILE_NAME, REPORT_FILE_NAME};
 use crate::cli::progress::counter_bar;
 use crate::fsutil::{StagingDir, write_atomic};
@@ -82,7 +82,13 @@ pub fn prepare(config: &PrepareConfig) -> Result<Report> {
     let kept: Vec<&Candidate> =
         candidates.iter().zip(&verdicts).filter(|(_, verdict)| verdict.is_none()).map(|(c, _)| c).collect();
     if kept.is_empty() {
-        bail!("no usable image found in {}; see the rejections above", join_paths(&config.inputs));
+        bail!(
+            "no usable image found in {}: {} files rejected and {} ignored for their extension (kao reads {})",
+            join_paths(&config.inputs),
+            report.rejected,
+            report.ignored,
+            IMAGE_EXTENSIONS.join(", ")
+        );
     }
 
     pool.install(|| write_dataset(config, &kept, &report))?;
@@ -153,6 +159,7 @@ fn scan(inputs: &[PathBuf]) -> Result<(Vec<PathBuf>, Report)> {
                         files.push(entry.into_path());
                     } else {
                         report.ignored += 1;
+                        report.ignored_files.push(display(entry.path()));
                     }
                 }
                 Ok(_) => {}
@@ -234,6 +241,10 @@ fn fill_report(report: &mut Report, candidates: &[Candidate], verdicts: &[Option
         }
         let (kind, original, distance) = match *verdict {
             None => {
+                report.kept_files.push(KeptEntry {
+                    path: display(&candidate.path),
+                    output: format!("{IMAGES_DIR_NAME}/{:06}.png", report.kept),
+                });
                 report.kept += 1;
                 report.upscaled += usize::from(candidate.upscaled);
                 continue;
@@ -263,6 +274,7 @@ fn write_dataset(config: &PrepareConfig, kept: &[&Candidate], report: &Report) -
 
     let bar = counter_bar(kept.len() as u64, "writing PNGs");
     kept.par_iter().enumerate().try_for_each(|(index, candidate)| {
+        // The same name as `kept_files` in the report.
         let path = images_dir.join(format!("{index:06}.png"));
         candidate.pixels.save(&path).with_context(|| format!("failed to write {}", path.display()))?;
         bar.inc(1);

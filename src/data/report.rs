@@ -25,9 +25,20 @@ pub struct Report {
     pub size: u32,
     /// Near-duplicate Hamming distance limit, or null when near-duplicate removal was off.
     pub near_duplicate_distance: Option<u32>,
+    /// Kept files and the image each became, in output order.
+    pub kept_files: Vec<KeptEntry>,
     pub duplicates: Vec<DuplicateEntry>,
     pub rejections: Vec<RejectionEntry>,
     pub conversions: Vec<ConversionEntry>,
+    /// Files skipped because their extension is not an image format's.
+    pub ignored_files: Vec<String>,
+}
+
+/// One kept file and its name under `images/`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeptEntry {
+    pub path: String,
+    pub output: String,
 }
 
 /// One removed duplicate.
@@ -70,7 +81,8 @@ impl Report {
             self.upscaled
         );
         if self.ignored > 0 {
-            text.push_str(&format!(", ignored {} files without an image extension", self.ignored));
+            let noun = if self.ignored == 1 { "file" } else { "files" };
+            text.push_str(&format!(", ignored {} {noun} without an image extension", self.ignored));
         }
         if self.kept > 0 && self.upscaled * 2 > self.kept {
             text.push_str(&format!(

@@ -45,6 +45,24 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// Checks every setting's range, naming the option and the fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.model.validate()?;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            anyhow::bail!("invalid --lr {}: use a positive learning rate such as 0.0002", self.lr);
+        }
+        if self.batch_size == 0 || self.epochs == 0 || self.log_every == 0 || self.keep_checkpoints == 0 {
+            anyhow::bail!("--batch-size, --epochs, --log-every and --keep-checkpoints must be at least 1");
+        }
+        if self.max_seconds.is_some_and(|seconds| seconds <= 0.0) {
+            anyhow::bail!("invalid --max-time 0: give a positive duration such as 30m");
+        }
+        if self.max_steps == Some(0) {
+            anyhow::bail!("invalid --max-steps 0: give at least 1");
+        }
+        Ok(())
+    }
+
     /// Lists the fixed settings that differ between a run and a resume request.
     pub fn fixed_differences(&self, other: &TrainConfig) -> Vec<String> {
         let mut differences = Vec::new();
@@ -53,11 +71,14 @@ impl TrainConfig {
                 differences.push(format!("{name} is {a} in the run but {b} was requested"));
             }
         };
-        check("model", format!("{:?}", self.model), format!("{:?}", other.model));
+        check("--arch", format!("{:?}", self.model.arch).to_lowercase(), format!("{:?}", other.model.arch).to_lowercase());
+        check("--resolution", self.model.resolution.to_string(), other.model.resolution.to_string());
+        check("--latent-dim", self.model.latent_dim.to_string(), other.model.latent_dim.to_string());
+        check("--channels", self.model.channels.to_string(), other.model.channels.to_string());
         check("--batch-size", self.batch_size.to_string(), other.batch_size.to_string());
         check("--lr", self.lr.to_string(), other.lr.to_string());
         check("--seed", self.seed.to_string(), other.seed.to_string());
-        check("flip", self.flip.to_string(), other.flip.to_string());
+        check("flipping (--no-flip)", self.flip.to_string(), other.flip.to_string());
         differences
     }
 }

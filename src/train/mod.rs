@@ -50,16 +50,18 @@ pub struct TrainSummary {
 /// set, then writes a final checkpoint. With `resume`, continues from the newest checkpoint
 /// in the run folder (or starts a new run when there is none).
 pub fn train(config: TrainConfig, resume: bool, interrupt: Arc<AtomicBool>) -> Result<TrainSummary> {
-    config.model.validate()?;
+    config.validate()?;
     let faces = Arc::new(PackedFaces::open(&config.data.join(PACKED_FILE_NAME))?);
     check_dataset(&config, &faces)?;
     let device = crate::device::open(config.device)?.autodiff();
     let mut session = start(config, resume, device)?;
     let run = session.state.config.output.clone();
     let loader = BatchLoader::new(faces, session.state.config.batch_size, session.state.config.seed, session.state.config.flip);
+    let batch_size = session.state.config.batch_size;
     info!(
         run = %run.display(),
-        images = loader.steps_per_epoch() * session.state.config.batch_size,
+        images_per_epoch = loader.steps_per_epoch() * batch_size,
+        dropped_per_epoch = loader.image_count() % batch_size,
         steps_per_epoch = loader.steps_per_epoch(),
         "training {:?} at {} px from step {}",
         session.state.config.model.arch,

@@ -67,7 +67,9 @@ impl Progress {
             self.last_line_time = Instant::now();
         }
 
-        if state.step - self.last_log_step < config.log_every {
+        // Lines fall on multiples of log_every, so a resumed run logs the same steps as an
+        // uninterrupted one.
+        if state.step % config.log_every != 0 {
             return None;
         }
         let elapsed = self.last_log_time.elapsed().as_secs_f64().max(1e-9);
