@@ -32,9 +32,9 @@ pub struct GenerateArgs {
     device: DeviceChoice,
 }
 
-/// Most faces one command writes.
+/// Maximum number of faces one command writes.
 const MAX_COUNT: usize = 1_000_000;
-/// Most faces in one grid image.
+/// Maximum number of faces in one grid image.
 const MAX_GRID: usize = 1024;
 
 pub fn run(args: GenerateArgs) -> Result<()> {

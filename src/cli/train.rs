@@ -87,11 +87,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     .context("failed to install the Ctrl-C handler")?;
 
     let summary = train(config, args.resume, interrupt)?;
+    let epochs = match summary.epochs_done {
+        1 => "1 complete epoch".to_string(),
+        count => format!("{count} complete epochs"),
+    };
     println!(
-        "stopped ({:?}) at step {} after {} complete epochs; checkpoint {}",
+        "stopped ({:?}) at step {} after {epochs}; checkpoint {}",
         summary.stop,
         summary.step,
-        summary.epochs_done,
         summary.last_checkpoint.display()
     );
     Ok(())
