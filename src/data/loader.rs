@@ -1,7 +1,7 @@
 //! Training batches from a packed dataset.
 //!
 //! Data order and flips are derived from the run seed and the epoch number, so a resumed run
-//! sees exactly the batches that an uninterrupted run would have seen, with no saved state.
+//! gets exactly the batches of an uninterrupted run, with no saved state.
 //! Batches are prepared on a background thread while the training step runs.
 
 use std::sync::Arc;
@@ -33,7 +33,7 @@ pub struct BatchLoader {
 
 impl BatchLoader {
     /// Creates a loader. The last incomplete batch of each epoch is dropped, so BatchNorm always
-    /// sees full batches.
+    /// normalises full batches.
     pub fn new(faces: Arc<PackedFaces>, batch_size: usize, seed: u64, flip: bool) -> Self {
         Self { faces, batch_size, seed, flip }
     }
