@@ -8,19 +8,51 @@ use crate::rng::{KaoRng, derive_seed};
 /// Standard deviation of DCGAN's initial weights (Radford et al. 2016).
 const INIT_STD: f32 = 0.02;
 
+/// Initial values of one parameter: `(mean, std)` of a normal draw (std 0 for a constant).
+pub type InitRule = Option<(f32, f32)>;
+
 /// Re-initialises every parameter the DCGAN way: convolution weights from N(0, 0.02),
 /// BatchNorm scales from N(1, 0.02), shifts and biases zero. Running statistics are left as
 /// they are. Draws come from `rng`, so the same seed gives the same network on every run.
 pub fn dcgan_init<M: Module>(module: M, rng: &mut KaoRng) -> M {
-    module.map(&mut DcganInit { rng, path: Vec::new() })
+    init_with(module, rng, |path| match path.rsplit('.').next() {
+        Some("weight") => Some((0.0, INIT_STD)),
+        Some("gamma") => Some((1.0, INIT_STD)),
+        Some("beta" | "bias") => Some((0.0, 0.0)),
+        _ => None,
+    })
 }
 
-struct DcganInit<'a> {
+/// Re-initialises a StyleGAN generator or discriminator with equalised learning rate: stored
+/// weights from N(0, 1 / lr_multiplier), style affine biases 1, noise strengths and other
+/// biases 0, the learned constant from N(0, 1). The tracked w average is left at zero.
+pub fn stylegan_init<M: Module>(module: M, rng: &mut KaoRng) -> M {
+    init_with(module, rng, |path| {
+        let name = path.rsplit('.').next().unwrap_or_default();
+        let in_mapping = path.starts_with("mapping.layers");
+        match name {
+            "weight" if in_mapping => Some((0.0, (1.0 / super::stylegan::MAPPING_LR_MULTIPLIER) as f32)),
+            "weight" | "constant" => Some((0.0, 1.0)),
+            "bias" if path.ends_with("affine.bias") => Some((1.0, 0.0)),
+            "bias" | "noise_strength" => Some((0.0, 0.0)),
+            _ => None,
+        }
+    })
+}
+
+/// Replaces every float parameter for which `rule(path)` gives `(mean, std)` with draws from
+/// N(mean, std) taken from `rng`, in module order.
+pub fn init_with<M: Module>(module: M, rng: &mut KaoRng, rule: impl Fn(&str) -> InitRule) -> M {
+    module.map(&mut RuleInit { rng, rule, path: Vec::new() })
+}
+
+struct RuleInit<'a, F> {
     rng: &'a mut KaoRng,
+    rule: F,
     path: Vec<String>,
 }
 
-impl ModuleMapper for DcganInit<'_> {
+impl<F: Fn(&str) -> InitRule> ModuleMapper for RuleInit<'_, F> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -30,11 +62,8 @@ impl ModuleMapper for DcganInit<'_> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (mean, std) = match self.path.last().map(String::as_str) {
-            Some("weight") => (0.0, INIT_STD),
-            Some("gamma") => (1.0, INIT_STD),
-            Some("beta" | "bias") => (0.0, 0.0),
-            _ => return param,
+        let Some((mean, std)) = (self.rule)(&self.path.join(".")) else {
+            return param;
         };
         let (id, tensor, mapper) = param.consume();
         let shape = tensor.shape();

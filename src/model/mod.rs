@@ -2,7 +2,9 @@
 
 pub mod dcgan;
 pub mod init;
+pub mod layers;
 pub mod store;
+pub mod stylegan;
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
