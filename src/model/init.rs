@@ -3,6 +3,7 @@
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::tensor::{Tensor, TensorData};
 
+use super::path::ModulePath;
 use crate::rng::{KaoRng, derive_seed};
 
 /// Standard deviation of DCGAN's initial weights (Radford et al. 2016).
@@ -43,26 +44,26 @@ pub fn stylegan_init<M: Module>(module: M, rng: &mut KaoRng) -> M {
 /// Replaces every float parameter for which `rule(path)` gives `(mean, std)` with draws from
 /// N(mean, std) taken from `rng`, in module order.
 pub fn init_with<M: Module>(module: M, rng: &mut KaoRng, rule: impl Fn(&str) -> InitRule) -> M {
-    module.map(&mut RuleInit { rng, rule, path: Vec::new() })
+    module.map(&mut RuleInit { rng, rule, path: ModulePath::default() })
 }
 
 struct RuleInit<'a, F> {
     rng: &'a mut KaoRng,
     rule: F,
-    path: Vec<String>,
+    path: ModulePath,
 }
 
 impl<F: Fn(&str) -> InitRule> ModuleMapper for RuleInit<'_, F> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some((mean, std)) = (self.rule)(&self.path.join(".")) else {
+        let Some((mean, std)) = (self.rule)(&self.path.joined()) else {
             return param;
         };
         let (id, tensor, mapper) = param.consume();
@@ -77,26 +78,26 @@ impl<F: Fn(&str) -> InitRule> ModuleMapper for RuleInit<'_, F> {
 /// Gives every parameter an id derived from the module's type and the parameter's path, so
 /// optimizer state saved by one process matches the parameters that another process loads.
 pub fn stable_ids<M: Module>(module: M) -> M {
-    module.map(&mut StableIds { namespace: std::any::type_name::<M>(), path: Vec::new() })
+    module.map(&mut StableIds { namespace: std::any::type_name::<M>(), path: ModulePath::default() })
 }
 
 struct StableIds {
     namespace: &'static str,
-    path: Vec<String>,
+    path: ModulePath,
 }
 
 impl ModuleMapper for StableIds {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let (_, tensor, mapper) = param.consume();
-        let id = ParamId::from(derive_seed(0, &format!("{}/{}", self.namespace, self.path.join(".")), 0));
+        let id = ParamId::from(derive_seed(0, &format!("{}/{}", self.namespace, self.path.joined()), 0));
         Param::from_mapped_value(id, tensor, mapper)
     }
 }

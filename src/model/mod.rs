@@ -3,6 +3,7 @@
 pub mod dcgan;
 pub mod init;
 pub mod layers;
+pub mod path;
 pub mod store;
 pub mod stylegan;
 

@@ -10,11 +10,12 @@ use burn::tensor::{Tensor, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::init::stable_ids;
+use super::path::ModulePath;
 use crate::fsutil::write_atomic;
 
 /// Writes every float parameter and running statistic of `module` to `path` as float32.
 pub fn save_safetensors<M: Module>(module: &M, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-    let mut collector = Collector { path: Vec::new(), tensors: Vec::new() };
+    let mut collector = Collector { path: ModulePath::default(), tensors: Vec::new() };
     // `valid` folds pending BatchNorm running-statistic updates into the stored values first;
     // visiting the training module directly would save statistics one step old.
     module.valid().visit(&mut collector);
@@ -41,7 +42,7 @@ pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<M> {
     let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
     let file = SafeTensors::deserialize(&bytes)
         .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
-    let mut loader = Loader { file: &file, path: Vec::new(), errors: Vec::new() };
+    let mut loader = Loader { file: &file, path: ModulePath::default(), errors: Vec::new() };
     let module = module.map(&mut loader);
     if !loader.errors.is_empty() {
         bail!("{} does not match this model: {}", path.display(), loader.errors.join("; "));
@@ -50,17 +51,17 @@ pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<M> {
 }
 
 struct Collector {
-    path: Vec<String>,
+    path: ModulePath,
     tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
 }
 
 impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -68,27 +69,27 @@ impl ModuleVisitor for Collector {
         let shape = tensor.dims().to_vec();
         let values: Vec<f32> = crate::model::tensor_values(tensor);
         let bytes = values.iter().flat_map(|value| value.to_le_bytes()).collect();
-        self.tensors.push((self.path.join("."), shape, bytes));
+        self.tensors.push((self.path.joined(), shape, bytes));
     }
 }
 
 struct Loader<'a> {
     file: &'a SafeTensors<'a>,
-    path: Vec<String>,
+    path: ModulePath,
     errors: Vec<String>,
 }
 
 impl ModuleMapper for Loader<'_> {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
+    fn enter_module(&mut self, name: &str, container_type: &str) {
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let name = self.path.join(".");
+        let name = self.path.joined();
         let view = match self.file.tensor(&name) {
             Ok(view) => view,
             Err(_) => {
