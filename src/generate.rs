@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use image::RgbImage;
 
-use crate::model::ModelConfig;
-use crate::model::dcgan::Generator;
+use crate::model::{GeneratorNet, Latents, ModelConfig};
+use crate::train::session::draw_latents;
 use crate::model::store::{load_safetensors, read_metadata};
 use crate::rng::KaoRng;
 use crate::train::checkpoint::{MODEL_CONFIG_KEY, resolve_generator};
@@ -18,7 +18,7 @@ const GENERATE_BATCH: usize = 64;
 /// A generator loaded for inference (no autodiff, BatchNorm in inference mode).
 pub struct LoadedGenerator {
     pub config: ModelConfig,
-    generator: Generator,
+    generator: GeneratorNet,
     device: Device,
 }
 
@@ -34,13 +34,14 @@ impl LoadedGenerator {
         let config: ModelConfig =
             serde_json::from_str(json).with_context(|| format!("{} has an invalid model config", file.display()))?;
         config.validate()?;
-        let generator = load_safetensors(Generator::new(&config, &device), &file)?;
+        let generator = load_safetensors(GeneratorNet::new(&config, &device, None), &file)?;
         Ok(Self { config, generator, device })
     }
 
-    /// Runs the generator on latents `z` of shape `[batch, latent_dim]`.
+    /// Runs the generator on latents `z` of shape `[batch, latent_dim]`, without noise.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
-        self.generator.forward(z)
+        let noise = vec![None; self.generator.noise_resolutions().len()];
+        self.generator.forward(Latents { z, mix: None, noise }, false)
     }
 
     /// Generates `count` faces; face `i` of seed `s` is the same whatever `count` is.
@@ -67,9 +68,9 @@ impl LoadedGenerator {
         let mut index = 0;
         while index < count {
             let batch = GENERATE_BATCH.min(count - index);
-            let values = rng.normal_vec(batch * latent_dim);
-            let z = Tensor::<2>::from_data(TensorData::new(values, [batch, latent_dim]), &self.device);
-            for image in crate::imageio::tensor_to_images(self.forward(z)) {
+            let latents =
+                draw_latents(&mut rng, batch, latent_dim, &self.generator.noise_resolutions(), 0.0, &self.device);
+            for image in crate::imageio::tensor_to_images(self.generator.forward(latents, false)) {
                 visit(index, image)?;
                 index += 1;
             }

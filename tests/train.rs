@@ -35,6 +35,8 @@ fn tiny_config(data: &Path, output: &Path) -> TrainConfig {
         keep_checkpoints: 3,
         log_every: 1,
         sample_count: 16,
+        style_mixing: 0.0,
+        ema_kimg: None,
     }
 }
 
@@ -173,7 +175,8 @@ fn checkpoint_round_trip_gives_identical_generator_output() {
     let z: Vec<f32> = (0..4 * 32).map(|i| ((i * 37 % 19) as f32 - 9.0) / 5.0).collect();
     let in_memory = session.generator.valid();
     let z_tensor = Tensor::<2>::from_data(TensorData::new(z.clone(), [4, 32]), &Device::flex());
-    let expected = kao::model::tensor_values(in_memory.forward(z_tensor.clone()));
+    let latents = kao::model::Latents { z: z_tensor.clone(), mix: None, noise: Vec::new() };
+    let expected = kao::model::tensor_values(in_memory.forward(latents, false));
 
     let loaded = LoadedGenerator::load(&saved.join(GENERATOR_FILE), Device::flex()).unwrap();
     assert_eq!(loaded.config.latent_dim, 32);
@@ -269,7 +272,7 @@ fn resolution_mismatch_names_the_fix() {
 fn interrupt_saves_checkpoint_and_exits() {
     let Some((root, data)) = setup(64) else { return };
     let run = root.path().join("run");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kao"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kao"))
         .args(["train", "--data", data.to_str().unwrap(), "--output", run.to_str().unwrap()])
         .args(["--channels", "8", "--latent-dim", "32", "--batch-size", "16", "--epochs", "100000", "--log-every", "1"])
         .stdout(std::process::Stdio::piped())

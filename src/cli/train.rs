@@ -30,11 +30,12 @@ pub struct TrainArgs {
     /// Image size in pixels, 64 or 128 [default: the dataset's].
     #[arg(long)]
     resolution: Option<usize>,
-    /// Channels of G's last hidden layer and D's first (DCGAN's ngf/ndf); others double per
-    /// halving of the resolution [default: 64].
+    /// Network width. DCGAN: channels of G's last hidden layer and D's first (ngf/ndf), doubled
+    /// per halving of the resolution [default: 64]. StyleGAN: channels of the widest layers (4 to
+    /// 16 px), halved per doubling above 16 px [default: 128].
     #[arg(long)]
     channels: Option<usize>,
-    /// Length of the latent vector z [default: 100].
+    /// Length of the latent vector z [default: 100 for DCGAN; StyleGAN uses 512].
     #[arg(long)]
     latent_dim: Option<usize>,
     /// Total epochs to train (passes over the dataset) [default: 25].
@@ -56,6 +57,14 @@ pub struct TrainArgs {
     /// Seed of every random choice: weights, latents, data order, flips [default: 0].
     #[arg(long)]
     seed: Option<u64>,
+    /// StyleGAN: probability that a batch mixes two latents' styles at a random layer
+    /// [default: 0.9].
+    #[arg(long)]
+    style_mixing: Option<f64>,
+    /// StyleGAN: half-life, in thousands of images, of the moving average of G that samples
+    /// are drawn from [default: 10].
+    #[arg(long)]
+    ema_kimg: Option<f64>,
     /// Do not flip real images horizontally at random.
     #[arg(long)]
     no_flip: bool,
@@ -136,15 +145,22 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         keep_checkpoints: args.keep_checkpoints,
         log_every: args.log_every,
         sample_count: base.sample_count,
+        style_mixing: args.style_mixing.unwrap_or(base.style_mixing),
+        ema_kimg: args.ema_kimg.or(base.ema_kimg),
     })
 }
 
 fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     let faces = PackedFaces::open(&args.data.join(PACKED_FILE_NAME))?;
+    let arch = args.arch.unwrap_or(Arch::Dcgan);
+    let (latent_dim, channels, style_mixing, ema_kimg) = match arch {
+        Arch::Dcgan => (100, 64, 0.0, None),
+        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 128, 0.9, Some(10.0)),
+    };
     Ok(TrainConfig {
         data: args.data.clone(),
         output: args.output.clone(),
-        model: ModelConfig { arch: Arch::Dcgan, resolution: faces.height(), latent_dim: 100, channels: 64 },
+        model: ModelConfig { arch, resolution: faces.height(), latent_dim, channels },
         epochs: 25,
         max_steps: None,
         max_seconds: None,
@@ -158,5 +174,7 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
         keep_checkpoints: 3,
         log_every: 10,
         sample_count: 64,
+        style_mixing,
+        ema_kimg,
     })
 }

@@ -7,8 +7,11 @@ pub mod path;
 pub mod store;
 pub mod stylegan;
 
-use burn::tensor::Tensor;
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+
+use crate::rng::KaoRng;
 
 /// Copies a float tensor's values to the host as f32, in row-major order.
 pub fn tensor_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
@@ -22,6 +25,10 @@ pub enum Arch {
     /// DCGAN (Radford et al. 2016): transposed convolutions, BatchNorm, ReLU and tanh in G;
     /// strided convolutions, BatchNorm and LeakyReLU(0.2) in D.
     Dcgan,
+    /// StyleGAN-style: mapping network, per-layer styles, noise inputs and a residual D.
+    #[value(name = "stylegan")]
+    #[serde(rename = "stylegan")]
+    StyleGan,
 }
 
 /// Shape of a generator and discriminator pair; stored with every checkpoint so a weights file
@@ -48,6 +55,96 @@ impl ModelConfig {
         if self.latent_dim == 0 || self.channels == 0 {
             anyhow::bail!("invalid model: latent size and channels must be positive");
         }
+        if self.arch == Arch::StyleGan && self.latent_dim != stylegan::LATENT_DIM {
+            anyhow::bail!("invalid --latent-dim {}: the StyleGAN mapping network takes {}", self.latent_dim, stylegan::LATENT_DIM);
+        }
         Ok(())
+    }
+}
+
+/// A generator of any family.
+#[derive(Module, Debug)]
+pub enum GeneratorNet {
+    Dcgan(dcgan::Generator),
+    StyleGan(stylegan::Generator),
+}
+
+/// A discriminator of any family.
+#[derive(Module, Debug)]
+pub enum DiscriminatorNet {
+    Dcgan(dcgan::Discriminator),
+    StyleGan(stylegan::Discriminator),
+}
+
+/// Everything random that one generator pass consumes.
+pub struct Latents {
+    /// Latents `[batch, latent_dim]`.
+    pub z: Tensor<2>,
+    /// StyleGAN style mixing: a second latent batch and the first layer that takes its w.
+    pub mix: Option<(Tensor<2>, usize)>,
+    /// StyleGAN noise: one `[batch, 1, size, size]` tensor or `None` per styled convolution.
+    pub noise: Vec<Option<Tensor<4>>>,
+}
+
+impl GeneratorNet {
+    /// Generates images from `latents`; `training` also moves StyleGAN's tracked w average.
+    pub fn forward(&self, latents: Latents, training: bool) -> Tensor<4> {
+        match self {
+            GeneratorNet::Dcgan(net) => net.forward(latents.z),
+            GeneratorNet::StyleGan(net) => {
+                let ws = net.mapping_ws(latents.z, latents.mix, training);
+                net.synthesis.forward(ws, latents.noise)
+            }
+        }
+    }
+
+    /// Output side lengths of the StyleGAN styled convolutions, which the noise inputs match
+    /// (empty for DCGAN).
+    pub fn noise_resolutions(&self) -> Vec<usize> {
+        match self {
+            GeneratorNet::Dcgan(_) => Vec::new(),
+            GeneratorNet::StyleGan(net) => net.synthesis.layer_resolutions(),
+        }
+    }
+
+    /// Builds an untrained generator; `rng` supplies the initial weights when given, else
+    /// burn's initialisers do (for networks whose weights are loaded next).
+    pub fn new(config: &ModelConfig, device: &Device, rng: Option<&mut KaoRng>) -> Self {
+        let net = match config.arch {
+            Arch::Dcgan => GeneratorNet::Dcgan(dcgan::Generator::new(config, device)),
+            Arch::StyleGan => GeneratorNet::StyleGan(stylegan::Generator::new(config.resolution, config.channels, device)),
+        };
+        let net = match (rng, config.arch) {
+            (Some(rng), Arch::Dcgan) => init::dcgan_init(net, rng),
+            (Some(rng), Arch::StyleGan) => init::stylegan_init(net, rng),
+            (None, _) => net,
+        };
+        init::stable_ids(net)
+    }
+}
+
+impl DiscriminatorNet {
+    /// Builds an untrained discriminator; see [`GeneratorNet::new`].
+    pub fn new(config: &ModelConfig, device: &Device, rng: Option<&mut KaoRng>) -> Self {
+        let net = match config.arch {
+            Arch::Dcgan => DiscriminatorNet::Dcgan(dcgan::Discriminator::new(config, device)),
+            Arch::StyleGan => {
+                DiscriminatorNet::StyleGan(stylegan::Discriminator::new(config.resolution, config.channels, device))
+            }
+        };
+        let net = match (rng, config.arch) {
+            (Some(rng), Arch::Dcgan) => init::dcgan_init(net, rng),
+            (Some(rng), Arch::StyleGan) => init::stylegan_init(net, rng),
+            (None, _) => net,
+        };
+        init::stable_ids(net)
+    }
+
+    /// Returns one logit per image.
+    pub fn forward(&self, img: Tensor<4>) -> Tensor<1> {
+        match self {
+            DiscriminatorNet::Dcgan(net) => net.forward(img),
+            DiscriminatorNet::StyleGan(net) => net.forward(img),
+        }
     }
 }

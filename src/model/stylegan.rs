@@ -208,10 +208,32 @@ pub struct Generator {
     pub synthesis: Synthesis,
 }
 
+/// Decay per training step of the tracked w average (StyleGAN's 0.995).
+pub const W_AVG_BETA: f64 = 0.995;
+
 impl Generator {
     /// Creates a generator for `resolution` with `max_channels` at its widest layers.
     pub fn new(resolution: usize, max_channels: usize, device: &Device) -> Self {
         Self { mapping: Mapping::new(device), synthesis: Synthesis::new(resolution, max_channels, device) }
+    }
+
+    /// Maps `z` to `ws`, taking the layers from `mix.1` on from the second latent `mix.0`
+    /// (style mixing). With `track_w_avg`, moves the tracked w average towards this batch's.
+    pub fn mapping_ws(&self, z: Tensor<2>, mix: Option<(Tensor<2>, usize)>, track_w_avg: bool) -> Tensor<3> {
+        let count = num_ws(self.synthesis.resolution);
+        let w = self.mapping.forward(z);
+        if track_w_avg {
+            let batch_mean = w.clone().detach().mean_dim(0).reshape([LATENT_DIM]);
+            let previous = self.mapping.w_avg.value_sync().to_device(&batch_mean.device());
+            let updated = previous.mul_scalar(W_AVG_BETA) + batch_mean.mul_scalar(1.0 - W_AVG_BETA);
+            self.mapping.w_avg.update(updated.detach());
+        }
+        let ws = w.unsqueeze_dim::<3>(1).repeat_dim(1, count);
+        let Some((z2, cutoff)) = mix else {
+            return ws;
+        };
+        let ws2 = self.mapping.forward(z2).unsqueeze_dim::<3>(1).repeat_dim(1, count);
+        Tensor::cat(vec![ws.narrow(1, 0, cutoff), ws2.narrow(1, cutoff, count - cutoff)], 1)
     }
 }
 

@@ -17,6 +17,8 @@ use crate::rng::RngState;
 pub const FORMAT_VERSION: u32 = 1;
 
 pub const GENERATOR_FILE: &str = "generator.safetensors";
+/// Moving average of G, written for runs that keep one (StyleGAN).
+pub const GENERATOR_EMA_FILE: &str = "generator-ema.safetensors";
 pub const DISCRIMINATOR_FILE: &str = "discriminator.safetensors";
 pub const OPTIMIZER_G_FILE: &str = "optimizer-g.bpk";
 pub const OPTIMIZER_D_FILE: &str = "optimizer-d.bpk";
@@ -120,17 +122,22 @@ pub fn generator_metadata(model: &ModelConfig) -> HashMap<String, String> {
 }
 
 /// Finds the generator weights behind a `--checkpoint` argument: a run folder (its newest
-/// checkpoint), a checkpoint folder, or a `.safetensors` file.
+/// checkpoint), a checkpoint folder, or a `.safetensors` file. In a folder, the moving
+/// average of G is preferred when the run kept one.
 pub fn resolve_generator(argument: &Path) -> Result<PathBuf> {
     if argument.is_file() {
         return Ok(argument.to_owned());
     }
+    let preferred = |dir: &Path| {
+        let average = dir.join(GENERATOR_EMA_FILE);
+        if average.is_file() { average } else { dir.join(GENERATOR_FILE) }
+    };
     if argument.join(GENERATOR_FILE).is_file() {
-        return Ok(argument.join(GENERATOR_FILE));
+        return Ok(preferred(argument));
     }
     if argument.is_dir() {
         if let Some(newest) = list(argument)?.last() {
-            return Ok(newest.join(GENERATOR_FILE));
+            return Ok(preferred(newest));
         }
         bail!("{} contains no checkpoint; train first with `kao train --output {}`", argument.display(), argument.display());
     }

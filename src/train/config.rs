@@ -42,6 +42,14 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Faces in each epoch's sample grid, always from the same latents.
     pub sample_count: usize,
+    /// Probability that a StyleGAN training batch mixes the styles of two latents at a random
+    /// layer (style-mixing regularisation); unused by DCGAN.
+    #[serde(default)]
+    pub style_mixing: f64,
+    /// Half-life, in thousands of real images, of the exponential moving average of G used
+    /// for sampling; `None` samples the trained G itself (DCGAN's default).
+    #[serde(default)]
+    pub ema_kimg: Option<f64>,
 }
 
 impl TrainConfig {
@@ -56,6 +64,12 @@ impl TrainConfig {
         }
         if self.max_seconds.is_some_and(|seconds| seconds <= 0.0) {
             anyhow::bail!("invalid --max-time 0: give a positive duration such as 30m");
+        }
+        if !(0.0..=1.0).contains(&self.style_mixing) {
+            anyhow::bail!("invalid --style-mixing {}: use a probability from 0 to 1", self.style_mixing);
+        }
+        if self.ema_kimg.is_some_and(|kimg| !(kimg.is_finite() && kimg > 0.0)) {
+            anyhow::bail!("invalid --ema-kimg {:?}: use a positive number of thousands of images", self.ema_kimg);
         }
         if self.max_steps == Some(0) {
             anyhow::bail!("invalid --max-steps 0: give at least 1");

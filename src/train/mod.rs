@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod ema;
 pub mod metrics;
 pub mod progress;
 pub mod session;
@@ -14,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use tracing::info;
 
 pub use config::TrainConfig;
@@ -183,18 +184,27 @@ fn end_of_piece(session: &mut Session, run: &Path, name: &str) -> Result<PathBuf
     Ok(checkpoint)
 }
 
-/// Renders the run's fixed sample latents with the current generator, without autodiff and
-/// with BatchNorm's running statistics.
+/// Renders the run's fixed sample latents (and fixed noise) with the moving average of G when
+/// the run keeps one, else with G itself, without autodiff and with BatchNorm's running
+/// statistics.
 fn write_sample_grid(session: &Session, path: &Path) -> Result<()> {
     let config = &session.state.config;
-    let count = config.sample_count;
-    let mut rng = KaoRng::for_purpose(config.seed, "sample-grid");
-    let values = rng.normal_vec(count * config.model.latent_dim);
-    let generator = session.generator.valid();
+    let generator = match &session.ema {
+        Some(average) => average.clone(),
+        None => session.generator.valid(),
+    };
     let device = generator_device(&generator);
-    let z = Tensor::<2>::from_data(TensorData::new(values, [count, config.model.latent_dim]), &device);
-    let images = tensor_to_images(generator.forward(z));
-    save_png(&grid(&images, square_columns(count), 2), path)
+    let mut rng = KaoRng::for_purpose(config.seed, "sample-grid");
+    let latents = session::draw_latents(
+        &mut rng,
+        config.sample_count,
+        config.model.latent_dim,
+        &generator.noise_resolutions(),
+        0.0,
+        &device,
+    );
+    let images = tensor_to_images(generator.forward(latents, false));
+    save_png(&grid(&images, square_columns(config.sample_count), 2), path)
 }
 
 fn generator_device<M: Module>(module: &M) -> Device {

@@ -3,18 +3,20 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::checkpoint::{
-    self, CheckpointWriter, DISCRIMINATOR_FILE, GENERATOR_FILE, OPTIMIZER_D_FILE, OPTIMIZER_G_FILE, TrainState,
+    self, CheckpointWriter, DISCRIMINATOR_FILE, GENERATOR_EMA_FILE, GENERATOR_FILE, OPTIMIZER_D_FILE,
+    OPTIMIZER_G_FILE, TrainState,
 };
 use super::config::TrainConfig;
+use super::ema;
 use crate::data::loader::Batch;
 use crate::loss::{d_logistic_loss, g_nonsaturating_loss, mean_probability};
-use crate::model::dcgan::{Discriminator, Generator};
-use crate::model::init::{dcgan_init, stable_ids};
 use crate::model::store::{load_safetensors, save_safetensors};
+use crate::model::{DiscriminatorNet, GeneratorNet, Latents};
 use crate::rng::KaoRng;
 
 /// Losses and D's outputs of one step, read back from the device.
@@ -28,8 +30,10 @@ pub struct StepStats {
 
 /// Everything that changes while a run trains.
 pub struct Session {
-    pub generator: Generator,
-    pub discriminator: Discriminator,
+    pub generator: GeneratorNet,
+    pub discriminator: DiscriminatorNet,
+    /// Moving average of G on the device without autodiff, when the run keeps one.
+    pub ema: Option<GeneratorNet>,
     optimizer_g: ModuleOptimizer,
     optimizer_d: ModuleOptimizer,
     pub latent_rng: KaoRng,
@@ -46,8 +50,9 @@ impl Session {
     /// Starts a run from freshly initialised networks; `device` must have autodiff enabled.
     pub fn new(config: TrainConfig, device: Device) -> Self {
         let mut init_rng = KaoRng::for_purpose(config.seed, "weights");
-        let generator = stable_ids(dcgan_init(Generator::new(&config.model, &device), &mut init_rng));
-        let discriminator = stable_ids(dcgan_init(Discriminator::new(&config.model, &device), &mut init_rng));
+        let generator = GeneratorNet::new(&config.model, &device, Some(&mut init_rng));
+        let discriminator = DiscriminatorNet::new(&config.model, &device, Some(&mut init_rng));
+        let ema = config.ema_kimg.map(|_| generator.valid());
         let latent_rng = KaoRng::for_purpose(config.seed, "latents");
         let state = TrainState {
             format_version: checkpoint::FORMAT_VERSION,
@@ -64,6 +69,7 @@ impl Session {
             optimizer_d: adam(&config),
             generator,
             discriminator,
+            ema,
             latent_rng,
             state,
             device,
@@ -74,21 +80,35 @@ impl Session {
     /// may change between pieces of a run (limits, device, logging).
     pub fn resume(checkpoint: &Path, config: TrainConfig, device: Device) -> Result<Self> {
         let mut state = checkpoint::read_state(checkpoint)?;
-        let generator = load_safetensors(Generator::new(&state.config.model, &device), &checkpoint.join(GENERATOR_FILE))?;
+        let model = &state.config.model;
+        let generator = load_safetensors(GeneratorNet::new(model, &device, None), &checkpoint.join(GENERATOR_FILE))?;
         let discriminator =
-            load_safetensors(Discriminator::new(&state.config.model, &device), &checkpoint.join(DISCRIMINATOR_FILE))?;
+            load_safetensors(DiscriminatorNet::new(model, &device, None), &checkpoint.join(DISCRIMINATOR_FILE))?;
+        let ema = match state.config.ema_kimg {
+            Some(_) => Some(load_safetensors(
+                GeneratorNet::new(model, &device.clone().inner(), None),
+                &checkpoint.join(GENERATOR_EMA_FILE),
+            )?),
+            None => None,
+        };
         let optimizer_g = load_optimizer(adam(&config), &checkpoint.join(OPTIMIZER_G_FILE))?;
         let optimizer_d = load_optimizer(adam(&config), &checkpoint.join(OPTIMIZER_D_FILE))?;
         let latent_rng = KaoRng::from_state(&state.latent_rng)?;
         state.config = config;
-        Ok(Self { generator, discriminator, optimizer_g, optimizer_d, latent_rng, state, device })
+        Ok(Self { generator, discriminator, ema, optimizer_g, optimizer_d, latent_rng, state, device })
     }
 
-    /// Draws `count` latents from N(0, I) with the run's own generator.
-    pub fn sample_latents(&mut self, count: usize) -> Tensor<2> {
-        let dim = self.state.config.model.latent_dim;
-        let values = self.latent_rng.normal_vec(count * dim);
-        Tensor::from_data(TensorData::new(values, [count, dim]), &self.device)
+    /// Draws one batch of generator inputs with the run's own random generator: z from N(0, I),
+    /// for StyleGAN also a second z for style mixing and per-layer N(0, 1) noise.
+    pub fn sample_latents(&mut self, count: usize) -> Latents {
+        draw_latents(
+            &mut self.latent_rng,
+            count,
+            self.state.config.model.latent_dim,
+            &self.generator.noise_resolutions(),
+            self.state.config.style_mixing,
+            &self.device,
+        )
     }
 
     /// Runs one joint step: D learns to tell `batch` from G's fakes, then G learns to fool the
@@ -97,8 +117,8 @@ impl Session {
         let lr = self.state.config.lr;
         let shape = [batch.batch_size, 3, batch.height, batch.width];
         let real = Tensor::<4>::from_data(TensorData::new(batch.pixels, shape), &self.device);
-        let z = self.sample_latents(batch.batch_size);
-        let fake = self.generator.forward(z);
+        let latents = self.sample_latents(batch.batch_size);
+        let fake = self.generator.forward(latents, true);
 
         // D step: the fakes are detached so D's loss does not reach G.
         let real_logits = self.discriminator.forward(real);
@@ -114,6 +134,10 @@ impl Session {
         let loss_g = g_nonsaturating_loss(self.discriminator.forward(fake));
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.generator);
         self.generator = self.optimizer_g.step(lr, self.generator.clone(), grads);
+        if let (Some(average), Some(kimg)) = (self.ema.take(), self.state.config.ema_kimg) {
+            let beta = ema::ema_beta(batch.batch_size, kimg * 1000.0);
+            self.ema = Some(ema::update(average, &self.generator, beta));
+        }
 
         self.state.step += 1;
         self.state.step_in_epoch += 1;
@@ -132,11 +156,44 @@ impl Session {
         let writer = CheckpointWriter::begin(run, self.state.step)?;
         let metadata = checkpoint::generator_metadata(&self.state.config.model);
         save_safetensors(&self.generator, &writer.file(GENERATOR_FILE), metadata.clone())?;
+        if let Some(average) = &self.ema {
+            save_safetensors(average, &writer.file(GENERATOR_EMA_FILE), metadata.clone())?;
+        }
         save_safetensors(&self.discriminator, &writer.file(DISCRIMINATOR_FILE), metadata)?;
         save_optimizer(&self.optimizer_g, &writer.file(OPTIMIZER_G_FILE))?;
         save_optimizer(&self.optimizer_d, &writer.file(OPTIMIZER_D_FILE))?;
         writer.finish(&self.state, self.state.config.keep_checkpoints)
     }
+}
+
+/// Draws generator inputs from `rng`: `z`, with probability `mixing` a second latent and a
+/// crossover layer, and one noise map per entry of `noise_resolutions`.
+pub fn draw_latents(
+    rng: &mut KaoRng,
+    count: usize,
+    latent_dim: usize,
+    noise_resolutions: &[usize],
+    mixing: f64,
+    device: &Device,
+) -> Latents {
+    let mut normal = |shape: Vec<usize>| {
+        let values = rng.normal_vec(shape.iter().product());
+        TensorData::new(values, shape)
+    };
+    let z = Tensor::from_data(normal(vec![count, latent_dim]), device);
+    let noise = noise_resolutions
+        .iter()
+        .map(|&size| Some(Tensor::from_data(normal(vec![count, 1, size, size]), device)))
+        .collect();
+    let mix = if noise_resolutions.is_empty() || f64::from(rng.uniform()) >= mixing {
+        None
+    } else {
+        let z2 = Tensor::from_data(TensorData::new(rng.normal_vec(count * latent_dim), [count, latent_dim]), device);
+        // ws has one more entry than there are styled convolutions (the last toRGB's).
+        let cutoff = 1 + rng.below(noise_resolutions.len());
+        Some((z2, cutoff))
+    };
+    Latents { z, mix, noise }
 }
 
 fn scalar(tensor: Tensor<1>) -> f64 {
