@@ -7,9 +7,16 @@ use clap::Args;
 
 use crate::device::DeviceChoice;
 use crate::generate::LoadedGenerator;
+use crate::generate::controls::{Controls, Level};
+use crate::model::stylegan::NoiseMode;
 use crate::imageio::{grid, save_png, square_columns};
 
 /// Generate new faces from a trained generator, as PNG files, one grid image, or both.
+///
+/// Face i of a command uses seed --seed + i, so the same seed always gives the same face.
+/// StyleGAN models also take the style controls. Style levels: coarse is the 4 and 8 px
+/// layers (pose, hair, face shape; ws 0-2), middle the 16 and 32 px layers (facial features;
+/// ws 3-6), fine the 64 px layers and up (colouring; ws 7-9 at 64 px, ws 7-11 at 128 px).
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
     /// A run folder (its newest checkpoint), a checkpoint folder, or a generator .safetensors file.
@@ -24,9 +31,11 @@ pub struct GenerateArgs {
     /// PNG file for a grid of all faces (its folder is created if missing).
     #[arg(long)]
     grid: Option<PathBuf>,
-    /// Seed of the latents; the same seed gives the same faces.
+    /// Seed of the first face; face i uses seed + i.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    controls: ControlArgs,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -46,9 +55,11 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     }
     let mut grid_faces = Vec::new();
-    generator.generate_each(args.count, args.seed, |index, image| {
+    let controls = args.controls.to_controls();
+    generator.generate_each(args.count, args.seed, &controls, |index, image| {
         if let Some(dir) = &args.output {
-            save_png(&image, &dir.join(format!("seed{}-{index:05}.png", args.seed)))?;
+            let seed = args.seed.wrapping_add(index as u64);
+            save_png(&image, &dir.join(format!("seed{seed:06}.png")))?;
         }
         if args.grid.is_some() {
             grid_faces.push(image);
@@ -69,7 +80,55 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// The StyleGAN controls as command-line options.
+#[derive(Args, Debug, Clone)]
+pub struct ControlArgs {
+    /// StyleGAN: truncation psi from -2 to 2. 1 is the trained variety; 0.5-0.8 gives safer,
+    /// less varied faces; above 1 exaggerates (and breaks) them; below 0 gives the "anti-face".
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    truncation: f32,
+    /// StyleGAN: psi for the coarse layers (pose, hair, face shape), overriding --truncation.
+    #[arg(long, allow_negative_numbers = true)]
+    coarse_strength: Option<f32>,
+    /// StyleGAN: psi for the middle layers (facial features), overriding --truncation.
+    #[arg(long, allow_negative_numbers = true)]
+    middle_strength: Option<f32>,
+    /// StyleGAN: psi for the fine layers (colouring), overriding --truncation.
+    #[arg(long, allow_negative_numbers = true)]
+    fine_strength: Option<f32>,
+    /// StyleGAN: seed of a second face whose styles replace this face's at --mix-levels.
+    #[arg(long)]
+    mix_seed: Option<u64>,
+    /// StyleGAN: levels taken from --mix-seed, comma-separated: coarse, middle, fine.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    mix_levels: Vec<Level>,
+    /// StyleGAN: which layers get noise (stochastic detail): all, coarse (up to 16 px: hair
+    /// curls), fine (from 32 px: texture) or none (a clean face).
+    #[arg(long, value_enum, default_value_t = NoiseMode::All)]
+    noise: NoiseMode,
+    /// StyleGAN: seed of the noise maps [default: the face's seed].
+    #[arg(long)]
+    noise_seed: Option<u64>,
+}
+
+impl ControlArgs {
+    /// Converts the options to [`Controls`].
+    pub fn to_controls(&self) -> Controls {
+        Controls {
+            truncation: self.truncation,
+            coarse_strength: self.coarse_strength,
+            middle_strength: self.middle_strength,
+            fine_strength: self.fine_strength,
+            mix_seed: self.mix_seed,
+            mix_levels: self.mix_levels.clone(),
+            noise: self.noise,
+            noise_seed: self.noise_seed,
+        }
+    }
+}
+
 fn validate(args: &GenerateArgs) -> Result<()> {
+    args.controls.to_controls().validate()?;
     if args.output.is_none() && args.grid.is_none() {
         bail!("nothing to write: pass --output DIR for separate PNGs, --grid FILE for one grid image, or both");
     }

@@ -1,0 +1,169 @@
+//! Sampling faces from a trained generator, with the StyleGAN controls.
+
+pub mod controls;
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+
+use controls::{Controls, Level, noise_applies, ws_sizes};
+
+use crate::model::stylegan::Generator as StyleGenerator;
+use crate::model::{Arch, GeneratorNet, Latents, ModelConfig};
+use crate::model::store::{load_safetensors, read_metadata};
+use crate::rng::KaoRng;
+use crate::train::checkpoint::{MODEL_CONFIG_KEY, resolve_generator};
+
+/// Images generated per forward pass.
+const GENERATE_BATCH: usize = 64;
+
+/// A generator loaded for inference (no autodiff, BatchNorm in inference mode).
+pub struct LoadedGenerator {
+    pub config: ModelConfig,
+    generator: GeneratorNet,
+    device: Device,
+}
+
+impl LoadedGenerator {
+    /// Loads the generator behind a `--checkpoint` argument (run folder, checkpoint folder or
+    /// generator `.safetensors` file). In a folder, the moving average of G is preferred.
+    pub fn load(checkpoint: &Path, device: Device) -> Result<Self> {
+        let file = resolve_generator(checkpoint)?;
+        let metadata = read_metadata(&file)?;
+        let json = metadata.get(MODEL_CONFIG_KEY).with_context(|| {
+            format!("{} has no {MODEL_CONFIG_KEY} metadata; pass a generator file written by kao", file.display())
+        })?;
+        let config: ModelConfig =
+            serde_json::from_str(json).with_context(|| format!("{} has an invalid model config", file.display()))?;
+        config.validate()?;
+        let generator = load_safetensors(GeneratorNet::new(&config, &device, None), &file)?;
+        Ok(Self { config, generator, device })
+    }
+
+    /// Runs the generator on latents `z` of shape `[batch, latent_dim]`, without noise.
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
+        let noise = vec![None; self.generator.noise_resolutions().len()];
+        self.generator.forward(Latents { z, mix: None, noise }, false)
+    }
+
+    /// Generates the faces of seeds `seed`, `seed + 1`, ... `seed + count - 1`.
+    pub fn generate(&self, count: usize, seed: u64) -> Vec<RgbImage> {
+        let mut images = Vec::with_capacity(count);
+        self.generate_each(count, seed, &Controls::default(), |_, image| {
+            images.push(image);
+            Ok(())
+        })
+        .expect("default controls are valid and collecting images cannot fail");
+        images
+    }
+
+    /// Generates faces of consecutive seeds in batches and passes each with its index to
+    /// `visit`, so memory stays bounded however many faces are requested.
+    pub fn generate_each(
+        &self,
+        count: usize,
+        seed: u64,
+        controls: &Controls,
+        mut visit: impl FnMut(usize, RgbImage) -> Result<()>,
+    ) -> Result<()> {
+        let mut index = 0;
+        while index < count {
+            let batch = GENERATE_BATCH.min(count - index);
+            let seeds: Vec<u64> = (0..batch as u64).map(|offset| seed.wrapping_add(index as u64 + offset)).collect();
+            for image in self.render(&seeds, controls)? {
+                visit(index, image)?;
+                index += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders one face per seed with `controls`. DCGAN models accept only default controls.
+    pub fn render(&self, seeds: &[u64], controls: &Controls) -> Result<Vec<RgbImage>> {
+        controls.validate()?;
+        let images = match &self.generator {
+            GeneratorNet::Dcgan(_) => {
+                if !controls.is_default() {
+                    bail!("this is a DCGAN model, which has no styles or noise inputs; the StyleGAN controls need a model trained with --arch stylegan");
+                }
+                self.forward(self.latents(seeds))
+            }
+            GeneratorNet::StyleGan(net) => self.render_styles(net, seeds, controls),
+        };
+        Ok(crate::imageio::tensor_to_images(images))
+    }
+
+    /// Latents `[seeds, latent_dim]`, one row drawn from each seed.
+    pub fn latents(&self, seeds: &[u64]) -> Tensor<2> {
+        let dim = self.config.latent_dim;
+        let values: Vec<f32> = seeds.iter().flat_map(|&seed| KaoRng::for_purpose(seed, "z").normal_vec(dim)).collect();
+        Tensor::from_data(TensorData::new(values, [seeds.len(), dim]), &self.device)
+    }
+
+    /// The styles of each seed's face after mixing and truncation, `[seeds, num_ws, 512]`.
+    pub fn styles(&self, seeds: &[u64], controls: &Controls) -> Result<Tensor<3>> {
+        match &self.generator {
+            GeneratorNet::StyleGan(net) => Ok(self.ws(net, seeds, controls)),
+            GeneratorNet::Dcgan(_) => bail!("a DCGAN model has no styles"),
+        }
+    }
+
+    fn ws(&self, net: &StyleGenerator, seeds: &[u64], controls: &Controls) -> Tensor<3> {
+        let batch = seeds.len();
+        let w = net.mapping.forward(self.latents(seeds));
+        let [_, dim] = w.dims();
+        let w_mix = controls.mix_seed.map(|seed| net.mapping.forward(self.latents(&[seed])).expand([batch, dim]));
+        let w_avg = net.mapping.w_avg.value().to_device(&self.device).reshape([1, dim]);
+
+        let layers: Vec<Tensor<3>> = ws_sizes(self.config.resolution)
+            .into_iter()
+            .map(|size| {
+                let mixed = controls.mix_levels.contains(&Level::of_size(size));
+                let w = match (&w_mix, mixed) {
+                    (Some(w_mix), true) => w_mix.clone(),
+                    _ => w.clone(),
+                };
+                let psi = f64::from(controls.strength_at(size));
+                let truncated = w_avg.clone() + (w - w_avg.clone()).mul_scalar(psi);
+                truncated.unsqueeze_dim::<3>(1)
+            })
+            .collect();
+        Tensor::cat(layers, 1)
+    }
+
+    /// Noise maps for each styled convolution: drawn for every layer from each face's noise
+    /// seed (so switching layers on or off leaves the others unchanged), then dropped where
+    /// the noise mode does not apply.
+    fn noise(&self, seeds: &[u64], controls: &Controls) -> Vec<Option<Tensor<4>>> {
+        let sizes = self.generator.noise_resolutions();
+        let mut per_layer: Vec<Vec<f32>> = vec![Vec::new(); sizes.len()];
+        for &seed in seeds {
+            let noise_seed = controls.noise_seed.unwrap_or(seed);
+            let mut rng = KaoRng::for_purpose(noise_seed, "noise");
+            for (values, &size) in per_layer.iter_mut().zip(&sizes) {
+                values.extend(rng.normal_vec(size * size));
+            }
+        }
+        per_layer
+            .into_iter()
+            .zip(&sizes)
+            .map(|(values, &size)| {
+                noise_applies(controls.noise, size).then(|| {
+                    Tensor::from_data(TensorData::new(values, [seeds.len(), 1, size, size]), &self.device)
+                })
+            })
+            .collect()
+    }
+
+    fn render_styles(&self, net: &StyleGenerator, seeds: &[u64], controls: &Controls) -> Tensor<4> {
+        let ws = self.ws(net, seeds, controls);
+        net.synthesis.forward(ws, self.noise(seeds, controls))
+    }
+
+    /// Whether the model has StyleGAN controls.
+    pub fn has_styles(&self) -> bool {
+        self.config.arch == Arch::StyleGan
+    }
+}
