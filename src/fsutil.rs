@@ -26,6 +26,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result
 }
 
+/// Creates the folder that will contain `path`, if it has one and it is missing.
+pub fn create_parent(path: &Path) -> Result<()> {
+    match path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        Some(parent) => fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display())),
+        None => Ok(()),
+    }
+}
+
 /// Returns a hidden path beside `path` that includes the process id, for staging an output.
 pub fn temporary_sibling(path: &Path) -> PathBuf {
     let name = path

@@ -36,6 +36,12 @@ pub struct GenerateArgs {
     seed: u64,
     #[command(flatten)]
     controls: ControlArgs,
+    /// StyleGAN: seed of a second face whose styles replace this face's at --mix-levels.
+    #[arg(long)]
+    mix_seed: Option<u64>,
+    /// StyleGAN: levels taken from --mix-seed, comma-separated: coarse, middle, fine.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    mix_levels: Vec<Level>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -55,7 +61,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
     }
     let mut grid_faces = Vec::new();
-    let controls = args.controls.to_controls();
+    let controls = controls_of(&args);
     generator.generate_each(args.count, args.seed, &controls, |index, image| {
         if let Some(dir) = &args.output {
             let seed = args.seed.wrapping_add(index as u64);
@@ -71,9 +77,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         println!("wrote {} faces to {}", args.count, dir.display());
     }
     if let Some(path) = &args.grid {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
-        }
+        crate::fsutil::create_parent(path)?;
         save_png(&grid(&grid_faces, square_columns(grid_faces.len()), 2), path)?;
         println!("wrote a grid of {} faces to {}", grid_faces.len(), path.display());
     }
@@ -96,12 +100,6 @@ pub struct ControlArgs {
     /// StyleGAN: psi for the fine layers (colouring), overriding --truncation.
     #[arg(long, allow_negative_numbers = true)]
     fine_strength: Option<f32>,
-    /// StyleGAN: seed of a second face whose styles replace this face's at --mix-levels.
-    #[arg(long)]
-    mix_seed: Option<u64>,
-    /// StyleGAN: levels taken from --mix-seed, comma-separated: coarse, middle, fine.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    mix_levels: Vec<Level>,
     /// StyleGAN: which layers get noise (stochastic detail): all, coarse (up to 16 px: hair
     /// curls), fine (from 32 px: texture) or none (a clean face).
     #[arg(long, value_enum, default_value_t = NoiseMode::All)]
@@ -112,23 +110,27 @@ pub struct ControlArgs {
 }
 
 impl ControlArgs {
-    /// Converts the options to [`Controls`].
+    /// Converts the options to [`Controls`] without style mixing.
     pub fn to_controls(&self) -> Controls {
         Controls {
             truncation: self.truncation,
             coarse_strength: self.coarse_strength,
             middle_strength: self.middle_strength,
             fine_strength: self.fine_strength,
-            mix_seed: self.mix_seed,
-            mix_levels: self.mix_levels.clone(),
+            mix_seed: None,
+            mix_levels: Vec::new(),
             noise: self.noise,
             noise_seed: self.noise_seed,
         }
     }
 }
 
+fn controls_of(args: &GenerateArgs) -> Controls {
+    Controls { mix_seed: args.mix_seed, mix_levels: args.mix_levels.clone(), ..args.controls.to_controls() }
+}
+
 fn validate(args: &GenerateArgs) -> Result<()> {
-    args.controls.to_controls().validate()?;
+    controls_of(args).validate()?;
     if args.output.is_none() && args.grid.is_none() {
         bail!("nothing to write: pass --output DIR for separate PNGs, --grid FILE for one grid image, or both");
     }

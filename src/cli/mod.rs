@@ -1,5 +1,6 @@
 //! The `kao` command line.
 
+mod figures;
 mod generate;
 mod prepare;
 pub mod progress;
@@ -23,6 +24,8 @@ enum Command {
     Prepare(prepare::PrepareArgs),
     Train(train::TrainArgs),
     Generate(generate::GenerateArgs),
+    Mix(figures::MixArgs),
+    Interpolate(figures::InterpolateArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to exit code 1.
@@ -33,6 +36,8 @@ pub fn main() -> ExitCode {
         Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => train::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Mix(args) => figures::run_mix(args),
+        Command::Interpolate(args) => figures::run_interpolate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,4 +56,14 @@ fn init_logging() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

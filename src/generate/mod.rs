@@ -162,6 +162,46 @@ impl LoadedGenerator {
         net.synthesis.forward(ws, self.noise(seeds, controls))
     }
 
+    /// Writes the classic style-mixing figure: the top row shows the `columns` faces, the left
+    /// column the `rows` faces, and each cell the row face with the column face's styles at
+    /// `levels`.
+    pub fn mixing_figure(&self, rows: &[u64], columns: &[u64], levels: &[Level], controls: &Controls) -> Result<RgbImage> {
+        let blank = RgbImage::from_pixel(self.config.resolution as u32, self.config.resolution as u32, image::Rgb([255; 3]));
+        let mut cells = vec![blank];
+        cells.extend(self.render(columns, controls)?);
+        for &row in rows {
+            cells.extend(self.render(&[row], controls)?);
+            for &column in columns {
+                let mixed = Controls { mix_seed: Some(column), mix_levels: levels.to_vec(), ..controls.clone() };
+                cells.extend(self.render(&[row], &mixed)?);
+            }
+        }
+        Ok(crate::imageio::grid(&cells, columns.len() + 1, 2))
+    }
+
+    /// Renders a closed loop through the w of each seed: `frames` steps of linear
+    /// interpolation from each seed to the next and from the last back to the first. The
+    /// noise maps stay those of the first seed, so only the styles move.
+    pub fn interpolation(&self, seeds: &[u64], frames: usize, controls: &Controls) -> Result<Vec<RgbImage>> {
+        controls.validate()?;
+        let GeneratorNet::StyleGan(net) = &self.generator else {
+            bail!("interpolation moves through StyleGAN's w space; this is a DCGAN model");
+        };
+        let keyframes: Vec<Tensor<3>> = seeds.iter().map(|&seed| self.ws(net, &[seed], controls)).collect();
+        let noise_seed = controls.noise_seed.unwrap_or(seeds[0]);
+        let mut images = Vec::with_capacity(seeds.len() * frames);
+        for (index, start) in keyframes.iter().enumerate() {
+            let end = &keyframes[(index + 1) % keyframes.len()];
+            for frame in 0..frames {
+                let t = frame as f64 / frames as f64;
+                let ws = start.clone().mul_scalar(1.0 - t) + end.clone().mul_scalar(t);
+                let noise = self.noise(&[noise_seed], controls);
+                images.extend(crate::imageio::tensor_to_images(net.synthesis.forward(ws, noise)));
+            }
+        }
+        Ok(images)
+    }
+
     /// Whether the model has StyleGAN controls.
     pub fn has_styles(&self) -> bool {
         self.config.arch == Arch::StyleGan

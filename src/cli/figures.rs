@@ -1,0 +1,131 @@
+//! `kao mix` and `kao interpolate`: the StyleGAN figures.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::Args;
+use image::codecs::gif::{GifEncoder, Repeat};
+use image::{Delay, Frame};
+
+use super::generate::ControlArgs;
+use crate::device::DeviceChoice;
+use crate::generate::LoadedGenerator;
+use crate::generate::controls::Level;
+use crate::fsutil::create_parent;
+use crate::imageio::save_png;
+
+/// Most seeds in one figure, so a typo cannot request a figure of millions of faces.
+const MAX_FIGURE_SEEDS: usize = 64;
+
+/// Write the style-mixing figure of a StyleGAN model: each cell takes its row face's styles
+/// with the column face's styles at the chosen levels (coarse: 4-8 px, pose, hair, face
+/// shape; middle: 16-32 px, facial features; fine: 64 px and up, colouring).
+#[derive(Args, Debug)]
+pub struct MixArgs {
+    /// A run folder, a checkpoint folder, or a generator .safetensors file.
+    #[arg(short, long)]
+    checkpoint: PathBuf,
+    /// Seeds of the row faces, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    rows: Vec<u64>,
+    /// Seeds of the column faces, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    cols: Vec<u64>,
+    /// Levels taken from the column faces, comma-separated: coarse, middle, fine.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "coarse")]
+    mix_levels: Vec<Level>,
+    /// PNG file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    controls: ControlArgs,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+/// Write a GIF that loops smoothly through the w of several StyleGAN faces.
+#[derive(Args, Debug)]
+pub struct InterpolateArgs {
+    /// A run folder, a checkpoint folder, or a generator .safetensors file.
+    #[arg(short, long)]
+    checkpoint: PathBuf,
+    /// Seeds of the faces to pass through, comma-separated (at least 2).
+    #[arg(long, value_delimiter = ',', required = true)]
+    seeds: Vec<u64>,
+    /// Frames from each face to the next.
+    #[arg(long, default_value_t = 24)]
+    frames: usize,
+    /// Frames per second of the GIF.
+    #[arg(long, default_value_t = 24)]
+    fps: u32,
+    /// GIF file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    controls: ControlArgs,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+pub fn run_mix(args: MixArgs) -> Result<()> {
+    check_seed_count("--rows", args.rows.len())?;
+    check_seed_count("--cols", args.cols.len())?;
+    check_extension(&args.output, "png")?;
+    if args.mix_levels.is_empty() {
+        bail!("--mix-levels is empty: name at least one of coarse, middle, fine");
+    }
+    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
+    let figure = generator.mixing_figure(&args.rows, &args.cols, &args.mix_levels, &args.controls.to_controls())?;
+    create_parent(&args.output)?;
+    save_png(&figure, &args.output)?;
+    println!("wrote a {}x{} style-mixing figure to {}", args.rows.len(), args.cols.len(), args.output.display());
+    Ok(())
+}
+
+pub fn run_interpolate(args: InterpolateArgs) -> Result<()> {
+    if args.seeds.len() < 2 {
+        bail!("--seeds needs at least 2 faces to move between, for example --seeds 1,2,3");
+    }
+    check_seed_count("--seeds", args.seeds.len())?;
+    if !(1..=240).contains(&args.frames) {
+        bail!("invalid --frames {}: use 1 to 240 frames per face", args.frames);
+    }
+    if !(1..=50).contains(&args.fps) {
+        bail!("invalid --fps {}: use 1 to 50", args.fps);
+    }
+    check_extension(&args.output, "gif")?;
+    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
+    let images = generator.interpolation(&args.seeds, args.frames, &args.controls.to_controls())?;
+
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = GifEncoder::new_with_speed(&mut bytes, 10);
+        encoder.set_repeat(Repeat::Infinite)?;
+        let delay = Delay::from_numer_denom_ms(1000, args.fps);
+        for image in images.iter() {
+            let rgba = image::DynamicImage::ImageRgb8(image.clone()).to_rgba8();
+            encoder.encode_frame(Frame::from_parts(rgba, 0, 0, delay))?;
+        }
+    }
+    create_parent(&args.output)?;
+    crate::fsutil::write_atomic(&args.output, &bytes)?;
+    println!("wrote {} frames to {}", images.len(), args.output.display());
+    Ok(())
+}
+
+fn check_seed_count(option: &str, count: usize) -> Result<()> {
+    if count == 0 || count > MAX_FIGURE_SEEDS {
+        bail!("invalid {option}: give 1 to {MAX_FIGURE_SEEDS} seeds, comma-separated");
+    }
+    Ok(())
+}
+
+fn check_extension(path: &Path, extension: &str) -> Result<()> {
+    let matches = path.extension().is_some_and(|found| found.eq_ignore_ascii_case(extension));
+    if !matches {
+        bail!("--output {} must end in .{extension}", path.display());
+    }
+    Ok(())
+}
