@@ -19,6 +19,16 @@ pub fn g_nonsaturating_loss(fake_logits: Tensor<1>) -> Tensor<1> {
     softplus(fake_logits.neg(), 1.0).mean()
 }
 
+/// Finite-difference estimate of the R1 penalty `E[|grad_x D(x)|^2]` on real images.
+///
+/// NOTE: burn's autodiff has no second-order gradients, so the exact R1 of Mescheder et al.
+/// 2018 (which backpropagates through the input gradient) cannot be trained. For u ~ N(0, I),
+/// `E_u[(grad D . u)^2] = |grad D|^2`, and `(D(x + eps u) - D(x)) / eps` estimates `grad D . u`
+/// with first-order operations only, at the cost of one more D pass on perturbed reals.
+pub fn d_r1_finite_difference(real_logits: Tensor<1>, perturbed_logits: Tensor<1>, epsilon: f64) -> Tensor<1> {
+    (perturbed_logits - real_logits).div_scalar(epsilon).powi_scalar(2).mean()
+}
+
 /// Mean probability that D assigns to "real", for logging.
 pub fn mean_probability(logits: Tensor<1>) -> Tensor<1> {
     sigmoid(logits).mean()

@@ -37,6 +37,8 @@ fn config(run: &Path, arch: Arch) -> TrainConfig {
         sample_count: 4,
         style_mixing,
         ema_kimg,
+        diffaugment: arch == Arch::StyleGan,
+        r1_gamma: 0.0,
     }
 }
 

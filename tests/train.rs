@@ -37,6 +37,8 @@ fn tiny_config(data: &Path, output: &Path) -> TrainConfig {
         sample_count: 16,
         style_mixing: 0.0,
         ema_kimg: None,
+        diffaugment: false,
+        r1_gamma: 0.0,
     }
 }
 
@@ -305,6 +307,8 @@ fn tiny_stylegan_config(data: &Path, output: &Path) -> TrainConfig {
     config.batch_size = 8;
     config.style_mixing = 0.9;
     config.ema_kimg = Some(1.0);
+    config.diffaugment = true;
+    config.r1_gamma = 0.025;
     config
 }
 

@@ -65,6 +65,17 @@ pub struct TrainArgs {
     /// are drawn from [default: 10].
     #[arg(long)]
     ema_kimg: Option<f64>,
+    /// Apply DiffAugment (colour, translation, cutout) to everything D sees [default: on for
+    /// StyleGAN, off for DCGAN].
+    #[arg(long, overrides_with = "no_diffaugment")]
+    diffaugment: bool,
+    /// Do not apply DiffAugment.
+    #[arg(long)]
+    no_diffaugment: bool,
+    /// Weight of D's finite-difference R1 penalty, a first-order estimate of the gradient
+    /// penalty; 0 turns it off [default: 0.025 for StyleGAN, 0 for DCGAN].
+    #[arg(long)]
+    r1_gamma: Option<f64>,
     /// Do not flip real images horizontally at random.
     #[arg(long)]
     no_flip: bool,
@@ -147,15 +158,23 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         sample_count: base.sample_count,
         style_mixing: args.style_mixing.unwrap_or(base.style_mixing),
         ema_kimg: args.ema_kimg.or(base.ema_kimg),
+        diffaugment: match (args.diffaugment, args.no_diffaugment) {
+            (_, true) => false,
+            (true, _) => true,
+            _ => base.diffaugment,
+        },
+        r1_gamma: args.r1_gamma.unwrap_or(base.r1_gamma),
     })
 }
 
 fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     let faces = PackedFaces::open(&args.data.join(PACKED_FILE_NAME))?;
     let arch = args.arch.unwrap_or(Arch::Dcgan);
-    let (latent_dim, channels, style_mixing, ema_kimg) = match arch {
-        Arch::Dcgan => (100, 64, 0.0, None),
-        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 128, 0.9, Some(10.0)),
+    // StyleGAN's R1 weight follows the StyleGAN2-ADA heuristic 0.0002 * resolution^2 / batch
+    // at 64 px and batch 32.
+    let (latent_dim, channels, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
+        Arch::Dcgan => (100, 64, 0.0, None, false, 0.0),
+        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 128, 0.9, Some(10.0), true, 0.025),
     };
     Ok(TrainConfig {
         data: args.data.clone(),
@@ -176,5 +195,7 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
         sample_count: 64,
         style_mixing,
         ema_kimg,
+        diffaugment,
+        r1_gamma,
     })
 }

@@ -50,6 +50,12 @@ pub struct TrainConfig {
     /// for sampling; `None` samples the trained G itself (DCGAN's default).
     #[serde(default)]
     pub ema_kimg: Option<f64>,
+    /// Apply DiffAugment (colour, translation, cutout) to every image D sees.
+    #[serde(default)]
+    pub diffaugment: bool,
+    /// Weight of the finite-difference R1 penalty on D; 0 turns it off.
+    #[serde(default)]
+    pub r1_gamma: f64,
 }
 
 impl TrainConfig {
@@ -70,6 +76,9 @@ impl TrainConfig {
         }
         if self.ema_kimg.is_some_and(|kimg| !(kimg.is_finite() && kimg > 0.0)) {
             anyhow::bail!("invalid --ema-kimg {:?}: use a positive number of thousands of images", self.ema_kimg);
+        }
+        if !(self.r1_gamma.is_finite() && self.r1_gamma >= 0.0) {
+            anyhow::bail!("invalid --r1-gamma {}: use 0 (off) or a positive weight such as 0.025", self.r1_gamma);
         }
         if self.max_steps == Some(0) {
             anyhow::bail!("invalid --max-steps 0: give at least 1");
@@ -93,6 +102,9 @@ impl TrainConfig {
         check("--lr", self.lr.to_string(), other.lr.to_string());
         check("--seed", self.seed.to_string(), other.seed.to_string());
         check("flipping (--no-flip)", self.flip.to_string(), other.flip.to_string());
+        check("--diffaugment", self.diffaugment.to_string(), other.diffaugment.to_string());
+        check("--r1-gamma", self.r1_gamma.to_string(), other.r1_gamma.to_string());
+        check("--style-mixing", self.style_mixing.to_string(), other.style_mixing.to_string());
         differences
     }
 }

@@ -2,6 +2,7 @@
 //! per-epoch outputs (sample grid, checkpoint, loss plot).
 
 pub mod checkpoint;
+pub mod augment;
 pub mod config;
 pub mod ema;
 pub mod metrics;

@@ -14,10 +14,16 @@ use super::checkpoint::{
 use super::config::TrainConfig;
 use super::ema;
 use crate::data::loader::Batch;
-use crate::loss::{d_logistic_loss, g_nonsaturating_loss, mean_probability};
+use super::augment::diff_augment;
+use crate::loss::{d_logistic_loss, d_r1_finite_difference, g_nonsaturating_loss, mean_probability};
 use crate::model::store::{load_safetensors, save_safetensors};
 use crate::model::{DiscriminatorNet, GeneratorNet, Latents};
 use crate::rng::KaoRng;
+
+/// Steps between R1 penalty evaluations (lazy regularisation).
+const R1_INTERVAL: u64 = 4;
+/// Step size, in [-1, 1] pixel units, of the finite-difference R1 estimate.
+const R1_EPSILON: f64 = 0.01;
 
 /// Losses and D's outputs of one step, read back from the device.
 #[derive(Clone, Copy, Debug)]
@@ -121,16 +127,23 @@ impl Session {
         let fake = self.generator.forward(latents, true);
 
         // D step: the fakes are detached so D's loss does not reach G.
-        let real_logits = self.discriminator.forward(real);
-        let fake_logits = self.discriminator.forward(fake.clone().detach());
+        let real = self.augment(real);
+        let fake_for_d = self.augment(fake.clone().detach());
+        let real_logits = self.discriminator.forward(real.clone());
+        let fake_logits = self.discriminator.forward(fake_for_d);
         let d_real = mean_probability(real_logits.clone().detach());
         let d_fake = mean_probability(fake_logits.clone().detach());
-        let loss_d = d_logistic_loss(real_logits, fake_logits);
-        let grads = GradientsParams::from_grads(loss_d.backward(), &self.discriminator);
+        let loss_d = d_logistic_loss(real_logits.clone(), fake_logits);
+        let loss_d_total = match self.state.step % R1_INTERVAL == 0 && self.state.config.r1_gamma > 0.0 {
+            true => loss_d.clone() + self.r1_penalty(real, real_logits),
+            false => loss_d.clone(),
+        };
+        let grads = GradientsParams::from_grads(loss_d_total.backward(), &self.discriminator);
         self.discriminator = self.optimizer_d.step(lr, self.discriminator.clone(), grads);
 
         // G step through the updated D; G's forward graph is still intact because only the
         // detached copy went through D's backward.
+        let fake = self.augment(fake);
         let loss_g = g_nonsaturating_loss(self.discriminator.forward(fake));
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.generator);
         self.generator = self.optimizer_g.step(lr, self.generator.clone(), grads);
@@ -148,6 +161,26 @@ impl Session {
             d_real: scalar(d_real),
             d_fake: scalar(d_fake),
         }
+    }
+
+    /// Applies DiffAugment when the run uses it; draws come from the run's own generator.
+    fn augment(&mut self, img: Tensor<4>) -> Tensor<4> {
+        match self.state.config.diffaugment {
+            true => diff_augment(img, &mut self.latent_rng),
+            false => img,
+        }
+    }
+
+    /// The R1 penalty term for this step: the finite-difference estimate on `real`, weighted
+    /// by gamma / 2 and by the interval (lazy regularisation, Karras et al. 2020).
+    fn r1_penalty(&mut self, real: Tensor<4>, real_logits: Tensor<1>) -> Tensor<1> {
+        let shape = real.dims();
+        let direction = self.latent_rng.normal_vec(shape.iter().product());
+        let direction = Tensor::<4>::from_data(TensorData::new(direction, shape), &self.device);
+        let perturbed = real.detach() + direction.mul_scalar(R1_EPSILON);
+        let perturbed_logits = self.discriminator.forward(perturbed);
+        let weight = self.state.config.r1_gamma * 0.5 * R1_INTERVAL as f64;
+        d_r1_finite_difference(real_logits, perturbed_logits, R1_EPSILON).mul_scalar(weight)
     }
 
     /// Writes a checkpoint of the current state and prunes old ones.
