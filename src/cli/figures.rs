@@ -14,12 +14,12 @@ use crate::generate::controls::Level;
 use crate::fsutil::create_parent;
 use crate::imageio::save_png;
 
-/// Most seeds in one figure, so a typo cannot request a figure of millions of faces.
+/// Maximum number of seeds in one figure, so a typo cannot request millions of faces.
 const MAX_FIGURE_SEEDS: usize = 64;
 
-/// Write the style-mixing figure of a StyleGAN model: each cell takes its row face's styles
-/// with the column face's styles at the chosen levels (coarse: 4-8 px, pose, hair, face
-/// shape; middle: 16-32 px, facial features; fine: 64 px and up, colouring).
+/// Write the style-mixing figure of a StyleGAN model. Each cell takes its row face's styles,
+/// with the column face's styles at the chosen levels. Coarse is the 4-8 px layers (pose,
+/// hair, face shape), middle 16-32 px (facial features), fine 64 px and up (colouring).
 #[derive(Args, Debug)]
 pub struct MixArgs {
     /// A run folder, a checkpoint folder, or a generator .safetensors file.

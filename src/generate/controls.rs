@@ -27,7 +27,7 @@ pub enum Level {
 }
 
 impl Level {
-    /// The level of a layer that renders at `size` pixels.
+    /// Returns the level of a layer that renders at `size` pixels.
     pub fn of_size(size: usize) -> Level {
         match size {
             0..=8 => Level::Coarse,
@@ -51,7 +51,7 @@ pub fn ws_sizes(resolution: usize) -> Vec<usize> {
     sizes
 }
 
-/// Whether a noise mode adds noise to a layer of `size` pixels. Coarse noise acts up to
+/// Returns true when a noise mode adds noise to a layer of `size` pixels. Coarse noise acts up to
 /// 16 px (large-scale hair curls), fine noise from 32 px on (texture).
 pub fn noise_applies(mode: NoiseMode, size: usize) -> bool {
     match mode {
@@ -75,7 +75,7 @@ pub struct Controls {
     /// Second face whose styles replace the first's at `mix_levels`.
     pub mix_seed: Option<u64>,
     pub mix_levels: Vec<Level>,
-    /// Which layers get noise.
+    /// Layers that get noise.
     pub noise: NoiseMode,
     /// Seed of the noise maps; `None` derives it from the face's seed.
     pub noise_seed: Option<u64>,
@@ -119,13 +119,13 @@ impl Controls {
         Ok(())
     }
 
-    /// Whether every control is at its default, which is all a DCGAN model supports.
+    /// Returns true when every control is at its default, which is all a DCGAN model supports.
     pub fn is_default(&self) -> bool {
         let defaults = Controls::default();
         Controls { noise_seed: None, noise: NoiseMode::All, ..self.clone() } == defaults
     }
 
-    /// The psi applied at a layer of `size` pixels.
+    /// Returns the psi applied at a layer of `size` pixels.
     pub fn strength_at(&self, size: usize) -> f32 {
         let level_strength = match Level::of_size(size) {
             Level::Coarse => self.coarse_strength,

@@ -102,7 +102,7 @@ impl LoadedGenerator {
         Tensor::from_data(TensorData::new(values, [seeds.len(), dim]), &self.device)
     }
 
-    /// The styles of each seed's face after mixing and truncation, `[seeds, num_ws, 512]`.
+    /// Computes the styles of each seed's face after mixing and truncation, `[seeds, num_ws, 512]`.
     pub fn styles(&self, seeds: &[u64], controls: &Controls) -> Result<Tensor<3>> {
         match &self.generator {
             GeneratorNet::StyleGan(net) => Ok(self.ws(net, seeds, controls)),
@@ -202,7 +202,7 @@ impl LoadedGenerator {
         Ok(images)
     }
 
-    /// Whether the model has StyleGAN controls.
+    /// Returns true when the model has StyleGAN controls.
     pub fn has_styles(&self) -> bool {
         self.config.arch == Arch::StyleGan
     }

@@ -83,9 +83,9 @@ impl EqualConv2d {
 /// A StyleGAN2 modulated convolution: each sample's style scales the input channels, and
 /// (optionally) demodulation rescales each output channel to unit expected variance.
 ///
-/// Computed as scale-inputs, shared convolution, scale-outputs rather than with per-sample
-/// weights and a grouped convolution; the two are equal, and the shared convolution is the
-/// faster one on CPUs.
+/// Computed as scale inputs, shared convolution, scale outputs, which equals convolving each
+/// sample with its own modulated weights. It needs one ordinary batched convolution instead of
+/// a grouped convolution with one group per sample.
 #[derive(Module, Debug)]
 pub struct ModulatedConv2d {
     pub weight: Param<Tensor<4>>,

@@ -123,7 +123,7 @@ fn downsample(x: Tensor<4>) -> Tensor<4> {
     avg_pool2d(x, AvgPoolOptions::new([2, 2]).with_stride([2, 2]))
 }
 
-/// Which noise inputs a synthesis pass adds.
+/// Choice of the layers that get noise inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum NoiseMode {
@@ -237,8 +237,8 @@ impl Generator {
     }
 }
 
-/// Residual discriminator block: two 3x3 convolutions, the second halving the resolution,
-/// beside a downsampled 1x1 skip; the sum is scaled by 1/sqrt(2) to keep unit variance.
+/// Residual discriminator block: a 3x3 convolution, a 2x2 average pool and a second 3x3
+/// convolution, beside a pooled 1x1 skip. The sum is scaled by 1/sqrt(2) to keep unit variance.
 #[derive(Module, Debug)]
 struct ResidualBlock {
     conv: EqualConv2d,

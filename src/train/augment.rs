@@ -1,6 +1,6 @@
 //! DiffAugment (Zhao et al. 2020): differentiable colour, translation and cutout
-//! augmentations applied to every image D sees, real and generated, so a small dataset does
-//! not let D memorise the training set. Random choices come from the run's own generator.
+//! augmentations applied to every image D receives, real and generated, so that D cannot
+//! memorise a small training set. Random choices come from the run's own generator.
 
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -19,7 +19,7 @@ pub fn diff_augment(img: Tensor<4>, rng: &mut KaoRng) -> Tensor<4> {
     cutout(img, rng)
 }
 
-/// One uniform [0, 1) draw per image, shaped `[batch, 1, 1, 1]`.
+/// Draws one uniform [0, 1) value per image, shaped `[batch, 1, 1, 1]`.
 fn per_image(rng: &mut KaoRng, batch: usize, device: &Device) -> Tensor<4> {
     let values: Vec<f32> = (0..batch).map(|_| rng.uniform()).collect();
     Tensor::from_data(TensorData::new(values, [batch, 1, 1, 1]), device)
