@@ -48,7 +48,7 @@ pub struct TrainArgs {
     /// is saved.
     #[arg(long, value_parser = humantime::parse_duration)]
     max_time: Option<std::time::Duration>,
-    /// Images per optimizer step [default: 64].
+    /// Images per optimizer step [default: 64 for DCGAN, 32 for StyleGAN].
     #[arg(long)]
     batch_size: Option<usize>,
     /// Adam learning rate of G and D [default: 0.0002].
@@ -172,9 +172,9 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     let arch = args.arch.unwrap_or(Arch::Dcgan);
     // StyleGAN's R1 weight follows the StyleGAN2-ADA heuristic 0.0002 * resolution^2 / batch
     // at 64 px and batch 32.
-    let (latent_dim, channels, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
-        Arch::Dcgan => (100, 64, 0.0, None, false, 0.0),
-        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 128, 0.9, Some(10.0), true, 0.025),
+    let (latent_dim, channels, batch_size, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
+        Arch::Dcgan => (100, 64, 64, 0.0, None, false, 0.0),
+        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 128, 32, 0.9, Some(10.0), true, 0.025),
     };
     Ok(TrainConfig {
         data: args.data.clone(),
@@ -183,7 +183,7 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
         epochs: 25,
         max_steps: None,
         max_seconds: None,
-        batch_size: 64,
+        batch_size,
         lr: 2e-4,
         beta1: 0.5,
         beta2: 0.999,
