@@ -32,7 +32,8 @@ pub struct TrainArgs {
     resolution: Option<usize>,
     /// Network width. DCGAN: channels of G's last hidden layer and D's first (ngf/ndf), doubled
     /// per halving of the resolution [default: 64]. StyleGAN: channels of the widest layers (4 to
-    /// 16 px), halved per doubling above 16 px [default: 128].
+    /// 16 px), halved per doubling above 16 px [default: 64, about 21 images/s at 64 px on 2 CPU cores;
+    /// use 256 to 512 on a GPU].
     #[arg(long)]
     channels: Option<usize>,
     /// Length of the latent vector z [default: 100 for DCGAN; StyleGAN uses 512].
@@ -170,11 +171,12 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
 fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     let faces = PackedFaces::open(&args.data.join(PACKED_FILE_NAME))?;
     let arch = args.arch.unwrap_or(Arch::Dcgan);
-    // StyleGAN's R1 weight follows the StyleGAN2-ADA heuristic 0.0002 * resolution^2 / batch
+    // StyleGAN's width of 64 trained at about 21 images/s at 64 px, batch 32, on 2 CPU cores
+    // (128 channels: about 9); see docs/benchmarks.md. Its R1 weight follows the StyleGAN2-ADA heuristic 0.0002 * resolution^2 / batch
     // at 64 px and batch 32.
     let (latent_dim, channels, batch_size, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
         Arch::Dcgan => (100, 64, 64, 0.0, None, false, 0.0),
-        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 128, 32, 0.9, Some(10.0), true, 0.025),
+        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 64, 32, 0.9, Some(10.0), true, 0.025),
     };
     Ok(TrainConfig {
         data: args.data.clone(),
