@@ -172,7 +172,7 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     let faces = PackedFaces::open(&args.data.join(PACKED_FILE_NAME))?;
     let arch = args.arch.unwrap_or(Arch::Dcgan);
     // StyleGAN's width of 64 trained at about 21 images/s at 64 px, batch 32, on 2 CPU cores
-    // (128 channels: about 9); see docs/benchmarks.md. Its R1 weight follows the StyleGAN2-ADA heuristic 0.0002 * resolution^2 / batch
+    // (128 channels: about 9); see docs/stylegan-64.md. Its R1 weight follows the StyleGAN2-ADA heuristic 0.0002 * resolution^2 / batch
     // at 64 px and batch 32.
     let (latent_dim, channels, batch_size, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
         Arch::Dcgan => (100, 64, 64, 0.0, None, false, 0.0),
