@@ -118,3 +118,44 @@ fn dcgan_rejects_style_controls() {
     let error = generator.render(&[1], &Controls { truncation: 0.5, ..Controls::default() }).unwrap_err();
     assert!(error.to_string().contains("DCGAN model"), "{error}");
 }
+
+fn kao(args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kao")).args(args).output().expect("kao runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
+}
+
+#[test]
+fn figure_commands_write_images() {
+    let root = tempfile::tempdir().unwrap();
+    let run = root.path().join("StyleGan");
+    saved_generator(root.path(), Arch::StyleGan);
+    let run = run.to_str().unwrap();
+    let out = |name: &str| root.path().join(name).to_str().unwrap().to_owned();
+
+    let (ok, _, stderr) = kao(&["mix", "-c", run, "--rows", "1,2", "--cols", "3,4,5", "--mix-levels", "coarse", "-o", &out("mix.png")]);
+    assert!(ok, "{stderr}");
+    let mix = image::open(out("mix.png")).unwrap();
+    assert_eq!((mix.width(), mix.height()), (4 * 66 + 2, 3 * 66 + 2));
+
+    let (ok, _, stderr) = kao(&["figure", "-c", run, "--kind", "strength", "--seeds", "1,2", "-o", &out("strip.png")]);
+    assert!(ok, "{stderr}");
+    assert_eq!(image::open(out("strip.png")).unwrap().width(), 6 * 66 + 2);
+
+    let (ok, _, stderr) = kao(&["figure", "-c", run, "--kind", "noise", "--seeds", "1", "-o", &out("noise.png")]);
+    assert!(ok, "{stderr}");
+    assert_eq!(image::open(out("noise.png")).unwrap().width(), 5 * 66 + 2);
+
+    let (ok, stdout, stderr) = kao(&["interpolate", "-c", run, "--seeds", "1,2", "--frames", "3", "-o", &out("loop.gif")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("wrote 6 frames"), "{stdout}");
+    let gif = std::fs::read(out("loop.gif")).unwrap();
+    assert_eq!(&gif[..6], b"GIF89a");
+
+    let (ok, _, stderr) = kao(&["generate", "-c", run, "--grid", &out("g.png"), "--truncation", "2.5"]);
+    assert!(!ok);
+    assert!(stderr.contains("invalid --truncation 2.5"), "{stderr}");
+    let (ok, _, stderr) = kao(&["interpolate", "-c", run, "--seeds", "1", "-o", &out("one.gif")]);
+    assert!(!ok);
+    assert!(stderr.contains("at least 2 faces"), "{stderr}");
+}

@@ -1,4 +1,4 @@
-//! `kao mix` and `kao interpolate`: the StyleGAN figures.
+//! `kao mix`, `kao interpolate` and `kao figure`: the StyleGAN figures.
 
 use std::path::{Path, PathBuf};
 
@@ -69,6 +69,64 @@ pub struct InterpolateArgs {
     device: DeviceChoice,
 }
 
+/// Kinds of `kao figure`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FigureKind {
+    /// One row per seed, one column per --strengths value (truncation psi).
+    Strength,
+    /// One row per seed: the face with each --noise-seeds value, then without noise.
+    Noise,
+}
+
+/// Write a StyleGAN figure: a style-strength strip or a noise comparison.
+#[derive(Args, Debug)]
+pub struct FigureArgs {
+    /// A run folder, a checkpoint folder, or a generator .safetensors file.
+    #[arg(short, long)]
+    checkpoint: PathBuf,
+    /// Which figure to draw.
+    #[arg(long, value_enum)]
+    kind: FigureKind,
+    /// Seeds of the faces, one row each, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    seeds: Vec<u64>,
+    /// Strength figure: truncation psi of each column, comma-separated, from -2 to 2.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, default_value = "-1,-0.5,0,0.5,1,1.5")]
+    strengths: Vec<f32>,
+    /// Noise figure: noise seed of each column before the noise-free one, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
+    noise_seeds: Vec<u64>,
+    /// PNG file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    controls: ControlArgs,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+pub fn run_figure(args: FigureArgs) -> Result<()> {
+    check_seed_count("--seeds", args.seeds.len())?;
+    check_seed_count("--strengths", args.strengths.len())?;
+    check_seed_count("--noise-seeds", args.noise_seeds.len())?;
+    check_extension(&args.output, "png")?;
+    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
+    let controls = args.controls.to_controls();
+    let figure = match args.kind {
+        FigureKind::Strength => generator.strength_figure(&args.seeds, &args.strengths, &controls)?,
+        FigureKind::Noise => generator.noise_figure(&args.seeds, &args.noise_seeds, &controls)?,
+    };
+    create_parent(&args.output)?;
+    save_png(&figure, &args.output)?;
+    let kind = match args.kind {
+        FigureKind::Strength => "strength",
+        FigureKind::Noise => "noise",
+    };
+    println!("wrote a {kind} figure of {} faces to {}", args.seeds.len(), args.output.display());
+    Ok(())
+}
+
 pub fn run_mix(args: MixArgs) -> Result<()> {
     check_seed_count("--rows", args.rows.len())?;
     check_seed_count("--cols", args.cols.len())?;
@@ -117,7 +175,7 @@ pub fn run_interpolate(args: InterpolateArgs) -> Result<()> {
 
 fn check_seed_count(option: &str, count: usize) -> Result<()> {
     if count == 0 || count > MAX_FIGURE_SEEDS {
-        bail!("invalid {option}: give 1 to {MAX_FIGURE_SEEDS} seeds, comma-separated");
+        bail!("invalid {option}: give 1 to {MAX_FIGURE_SEEDS} values, comma-separated");
     }
     Ok(())
 }

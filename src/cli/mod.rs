@@ -26,6 +26,7 @@ enum Command {
     Generate(generate::GenerateArgs),
     Mix(figures::MixArgs),
     Interpolate(figures::InterpolateArgs),
+    Figure(figures::FigureArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to exit code 1.
@@ -38,6 +39,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Mix(args) => figures::run_mix(args),
         Command::Interpolate(args) => figures::run_interpolate(args),
+        Command::Figure(args) => figures::run_figure(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,7 +10,7 @@ use image::RgbImage;
 
 use controls::{Controls, Level, noise_applies, ws_sizes};
 
-use crate::model::stylegan::Generator as StyleGenerator;
+use crate::model::stylegan::{Generator as StyleGenerator, NoiseMode};
 use crate::model::{Arch, GeneratorNet, Latents, ModelConfig};
 use crate::model::store::{load_safetensors, read_metadata};
 use crate::rng::KaoRng;
@@ -177,6 +177,33 @@ impl LoadedGenerator {
             }
         }
         Ok(crate::imageio::grid(&cells, columns.len() + 1, 2))
+    }
+
+    /// Lays out one row per seed and one column per truncation psi in `strengths`: the
+    /// strength strip from the anti-face (negative psi) through the average face (0) to
+    /// exaggerated styles (above 1).
+    pub fn strength_figure(&self, seeds: &[u64], strengths: &[f32], controls: &Controls) -> Result<RgbImage> {
+        let mut cells = Vec::with_capacity(seeds.len() * strengths.len());
+        for &seed in seeds {
+            for &psi in strengths {
+                cells.extend(self.render(&[seed], &Controls { truncation: psi, ..controls.clone() })?);
+            }
+        }
+        Ok(crate::imageio::grid(&cells, strengths.len(), 2))
+    }
+
+    /// Lays out one row per seed: the face with each noise seed of `noise_seeds`, then the
+    /// same face without noise, so the stochastic detail that noise adds stands out.
+    pub fn noise_figure(&self, seeds: &[u64], noise_seeds: &[u64], controls: &Controls) -> Result<RgbImage> {
+        let mut cells = Vec::new();
+        for &seed in seeds {
+            for &noise_seed in noise_seeds {
+                let noisy = Controls { noise_seed: Some(noise_seed), ..controls.clone() };
+                cells.extend(self.render(&[seed], &noisy)?);
+            }
+            cells.extend(self.render(&[seed], &Controls { noise: NoiseMode::None, ..controls.clone() })?);
+        }
+        Ok(crate::imageio::grid(&cells, noise_seeds.len() + 1, 2))
     }
 
     /// Renders a closed loop through the w of each seed: `frames` steps of linear
