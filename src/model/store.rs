@@ -5,22 +5,26 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::init::stable_ids;
-use super::path::ModulePath;
+use super::path::{ModulePath, named_tensors};
 use crate::fsutil::write_atomic;
 
 /// Writes every float parameter and running statistic of `module` to `path` as float32.
 pub fn save_safetensors<M: Module>(module: &M, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
-    let mut collector = Collector { path: ModulePath::default(), tensors: Vec::new() };
     // `valid` folds pending BatchNorm running-statistic updates into the stored values first;
     // visiting the training module directly would save statistics one step old.
-    module.valid().visit(&mut collector);
-    let views: Vec<(String, TensorView<'_>)> = collector
-        .tensors
+    let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = named_tensors(&module.valid())
+        .into_iter()
+        .map(|tensor| {
+            let bytes = crate::model::tensor_values(tensor.values).iter().flat_map(|value| value.to_le_bytes()).collect();
+            (tensor.path, tensor.shape, bytes)
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
         .map(|(name, shape, bytes)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
         .collect::<Result<_>>()?;
@@ -48,29 +52,6 @@ pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<M> {
         bail!("{} does not match this model: {}", path.display(), loader.errors.join("; "));
     }
     Ok(stable_ids(module))
-}
-
-struct Collector {
-    path: ModulePath,
-    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
-}
-
-impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
-        let shape = tensor.dims().to_vec();
-        let values: Vec<f32> = crate::model::tensor_values(tensor);
-        let bytes = values.iter().flat_map(|value| value.to_le_bytes()).collect();
-        self.tensors.push((self.path.joined(), shape, bytes));
-    }
 }
 
 struct Loader<'a> {

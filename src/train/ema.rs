@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::Tensor;
 
 use crate::model::GeneratorNet;
-use crate::model::path::ModulePath;
+use crate::model::path::{ModulePath, named_tensors};
 
 /// Decay per step for a half-life of `half_life_images` images at `batch_size` images a step.
 pub fn ema_beta(batch_size: usize, half_life_images: f64) -> f64 {
@@ -17,30 +17,8 @@ pub fn ema_beta(batch_size: usize, half_life_images: f64) -> f64 {
 /// Running statistics (StyleGAN's tracked w average) are copied, since they are averages
 /// already.
 pub fn update(ema: GeneratorNet, generator: &GeneratorNet, beta: f64) -> GeneratorNet {
-    let mut collector = Collector { path: ModulePath::default(), values: HashMap::new() };
-    generator.valid().visit(&mut collector);
-    ema.map(&mut Blend { path: ModulePath::default(), values: collector.values, beta })
-}
-
-struct Collector {
-    path: ModulePath,
-    values: HashMap<String, Tensor<1>>,
-}
-
-impl ModuleVisitor for Collector {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.enter(name, container_type);
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let tensor = param.val();
-        let count = tensor.shape().num_elements();
-        self.values.insert(self.path.joined(), tensor.reshape([count]));
-    }
+    let values = named_tensors(&generator.valid()).into_iter().map(|tensor| (tensor.path, tensor.values)).collect();
+    ema.map(&mut Blend { path: ModulePath::default(), values, beta })
 }
 
 struct Blend {
