@@ -116,7 +116,9 @@ fn dcgan_rejects_style_controls() {
     let generator = saved_generator(root.path(), Arch::Dcgan);
     assert_eq!(generator.render(&[1], &Controls::default()).unwrap().len(), 1);
     let error = generator.render(&[1], &Controls { truncation: 0.5, ..Controls::default() }).unwrap_err();
-    assert!(error.to_string().contains("DCGAN model"), "{error}");
+    assert!(error.to_string().contains("--truncation need a StyleGAN model"), "{error}");
+    let error = generator.render(&[1], &Controls { noise: NoiseMode::None, ..Controls::default() }).unwrap_err();
+    assert!(error.to_string().contains("--noise need a StyleGAN model"), "{error}");
 }
 
 fn kao(args: &[&str]) -> (bool, String, String) {

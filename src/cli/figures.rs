@@ -50,13 +50,15 @@ pub struct InterpolateArgs {
     /// A run folder, a checkpoint folder, or a generator .safetensors file.
     #[arg(short, long)]
     checkpoint: PathBuf,
-    /// Seeds of the faces to pass through, comma-separated (at least 2).
+    /// Seeds of the faces to pass through, comma-separated (at least 2). Frames cycle through
+    /// them and back to the first.
     #[arg(long, value_delimiter = ',', required = true)]
     seeds: Vec<u64>,
     /// Frames from each face to the next.
     #[arg(long, default_value_t = 24)]
     frames: usize,
-    /// Frames per second of the GIF.
+    /// Frames per second of the GIF; GIF stores delays in hundredths of a second, so 24 plays
+    /// at 25.
     #[arg(long, default_value_t = 24)]
     fps: u32,
     /// GIF file to write.
@@ -90,10 +92,12 @@ pub struct FigureArgs {
     /// Seeds of the faces, one row each, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     seeds: Vec<u64>,
-    /// Strength figure: truncation psi of each column, comma-separated, from -2 to 2.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, default_value = "-1,-0.5,0,0.5,1,1.5")]
+    /// Strength figure: truncation psi of each column, comma-separated, from -2 to 2
+    /// (replaces --truncation).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-1,-0.5,0,0.5,1,1.5")]
     strengths: Vec<f32>,
-    /// Noise figure: noise seed of each column before the noise-free one, comma-separated.
+    /// Noise figure: noise seed of each column before the noise-free one, comma-separated
+    /// (replaces --noise-seed).
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
     noise_seeds: Vec<u64>,
     /// PNG file to write.
@@ -111,8 +115,17 @@ pub fn run_figure(args: FigureArgs) -> Result<()> {
     check_seed_count("--strengths", args.strengths.len())?;
     check_seed_count("--noise-seeds", args.noise_seeds.len())?;
     check_extension(&args.output, "png")?;
-    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
+    if let Some(psi) = args.strengths.iter().find(|psi| !crate::generate::controls::STRENGTH_RANGE.contains(psi)) {
+        bail!("invalid --strengths value {psi}: use values from -2 to 2");
+    }
     let controls = args.controls.to_controls();
+    if args.kind == FigureKind::Strength && controls.truncation != 1.0 {
+        bail!("--truncation has no effect on a strength figure; set the columns with --strengths");
+    }
+    if args.kind == FigureKind::Noise && controls.noise_seed.is_some() {
+        bail!("--noise-seed has no effect on a noise figure; set the columns with --noise-seeds");
+    }
+    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
     let figure = match args.kind {
         FigureKind::Strength => generator.strength_figure(&args.seeds, &args.strengths, &controls)?,
         FigureKind::Noise => generator.noise_figure(&args.seeds, &args.noise_seeds, &controls)?,
@@ -123,7 +136,8 @@ pub fn run_figure(args: FigureArgs) -> Result<()> {
         FigureKind::Strength => "strength",
         FigureKind::Noise => "noise",
     };
-    println!("wrote a {kind} figure of {} faces to {}", args.seeds.len(), args.output.display());
+    let noun = if args.seeds.len() == 1 { "face" } else { "faces" };
+    println!("wrote a {kind} figure of {} {noun} to {}", args.seeds.len(), args.output.display());
     Ok(())
 }
 

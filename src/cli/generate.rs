@@ -19,7 +19,9 @@ use crate::imageio::{grid, save_png, square_columns};
 /// ws 3-6), fine the 64 px layers and up (colouring; ws 7-9 at 64 px, ws 7-11 at 128 px).
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// A run folder (its newest checkpoint), a checkpoint folder, or a generator .safetensors file.
+    /// A run folder (its newest checkpoint), a checkpoint folder, or a generator .safetensors
+    /// file. In a folder, the moving average of G (generator-ema.safetensors) is used when the
+    /// run kept one.
     #[arg(short, long)]
     checkpoint: PathBuf,
     /// Number of faces (at most 1,000,000, and at most 1,024 with --grid).
@@ -74,7 +76,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     })?;
 
     if let Some(dir) = &args.output {
-        println!("wrote {} faces to {}", args.count, dir.display());
+        let noun = if args.count == 1 { "face" } else { "faces" };
+        println!("wrote {} {noun} to {}", args.count, dir.display());
     }
     if let Some(path) = &args.grid {
         crate::fsutil::create_parent(path)?;
@@ -91,17 +94,19 @@ pub struct ControlArgs {
     /// less varied faces; above 1 exaggerates (and breaks) them; below 0 gives the "anti-face".
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     truncation: f32,
-    /// StyleGAN: psi for the coarse layers (pose, hair, face shape), overriding --truncation.
+    /// StyleGAN: psi from -2 to 2 for the coarse layers (pose, hair, face shape), overriding --truncation.
     #[arg(long, allow_negative_numbers = true)]
     coarse_strength: Option<f32>,
-    /// StyleGAN: psi for the middle layers (facial features), overriding --truncation.
+    /// StyleGAN: psi from -2 to 2 for the middle layers (facial features), overriding --truncation.
     #[arg(long, allow_negative_numbers = true)]
     middle_strength: Option<f32>,
-    /// StyleGAN: psi for the fine layers (colouring), overriding --truncation.
+    /// StyleGAN: psi from -2 to 2 for the fine layers (colouring), overriding --truncation.
     #[arg(long, allow_negative_numbers = true)]
     fine_strength: Option<f32>,
-    /// StyleGAN: which layers get noise (stochastic detail): all, coarse (up to 16 px: hair
-    /// curls), fine (from 32 px: texture) or none (a clean face).
+    /// StyleGAN: which layers get noise (stochastic detail): all, coarse (layers up to 16 px:
+    /// hair curls), fine (from 32 px: texture) or none (a clean face). These noise groups are
+    /// not the style levels of the same names. Noise strengths are learned from zero, so a
+    /// briefly trained model shows little difference between modes.
     #[arg(long, value_enum, default_value_t = NoiseMode::All)]
     noise: NoiseMode,
     /// StyleGAN: seed of the noise maps [default: the face's seed].

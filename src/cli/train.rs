@@ -53,29 +53,29 @@ pub struct TrainArgs {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Adam learning rate of G and D [default: 0.0002].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Seed of every random choice: weights, latents, data order, flips [default: 0].
     #[arg(long)]
     seed: Option<u64>,
     /// StyleGAN: probability that a batch mixes two latents' styles at a random layer
     /// [default: 0.9].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     style_mixing: Option<f64>,
     /// StyleGAN: half-life, in thousands of images, of the moving average of G that samples
     /// are drawn from [default: 10].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     ema_kimg: Option<f64>,
     /// Apply DiffAugment (colour, translation, cutout) to everything D sees [default: on for
     /// StyleGAN, off for DCGAN].
-    #[arg(long, overrides_with = "no_diffaugment")]
+    #[arg(long, conflicts_with = "no_diffaugment")]
     diffaugment: bool,
     /// Do not apply DiffAugment.
     #[arg(long)]
     no_diffaugment: bool,
     /// Weight of D's finite-difference R1 penalty, a first-order estimate of the gradient
     /// penalty; 0 turns it off [default: 0.025 for StyleGAN, 0 for DCGAN].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     r1_gamma: Option<f64>,
     /// Do not flip real images horizontally at random.
     #[arg(long)]

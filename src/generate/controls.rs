@@ -119,10 +119,19 @@ impl Controls {
         Ok(())
     }
 
-    /// Returns true when every control is at its default, which is all a DCGAN model supports.
-    pub fn is_default(&self) -> bool {
+    /// Lists the options set away from their defaults, which a DCGAN model cannot honour.
+    pub fn changed_options(&self) -> Vec<&'static str> {
         let defaults = Controls::default();
-        Controls { noise_seed: None, noise: NoiseMode::All, ..self.clone() } == defaults
+        let changes = [
+            ("--truncation", self.truncation != defaults.truncation),
+            ("--coarse-strength", self.coarse_strength.is_some()),
+            ("--middle-strength", self.middle_strength.is_some()),
+            ("--fine-strength", self.fine_strength.is_some()),
+            ("--mix-seed", self.mix_seed.is_some()),
+            ("--noise", self.noise != defaults.noise),
+            ("--noise-seed", self.noise_seed.is_some()),
+        ];
+        changes.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
     }
 
     /// Returns the psi applied at a layer of `size` pixels.

@@ -85,8 +85,12 @@ impl LoadedGenerator {
         controls.validate()?;
         let images = match &self.generator {
             GeneratorNet::Dcgan(_) => {
-                if !controls.is_default() {
-                    bail!("this is a DCGAN model, which has no styles or noise inputs; the StyleGAN controls need a model trained with --arch stylegan");
+                let changed = controls.changed_options();
+                if !changed.is_empty() {
+                    bail!(
+                        "{} need a StyleGAN model (trained with --arch stylegan); this DCGAN model has no styles or noise inputs",
+                        changed.join(", ")
+                    );
                 }
                 self.forward(self.latents(seeds))
             }

@@ -49,7 +49,14 @@ pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<M> {
     let mut loader = Loader { file: &file, path: ModulePath::default(), errors: Vec::new() };
     let module = module.map(&mut loader);
     if !loader.errors.is_empty() {
-        bail!("{} does not match this model: {}", path.display(), loader.errors.join("; "));
+        let shown = loader.errors.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        let more = loader.errors.len().saturating_sub(3);
+        let hint = if path.to_string_lossy().contains("discriminator") {
+            "; this looks like a discriminator file: pass generator.safetensors or the run folder"
+        } else {
+            ""
+        };
+        bail!("{} does not match this model: {shown}{}{hint}", path.display(), if more > 0 { format!(" and {more} more") } else { String::new() });
     }
     Ok(stable_ids(module))
 }

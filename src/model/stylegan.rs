@@ -129,9 +129,9 @@ fn downsample(x: Tensor<4>) -> Tensor<4> {
 pub enum NoiseMode {
     /// Noise at every layer.
     All,
-    /// Noise only at the coarse layers (up to 8x8): hair placement and curls.
+    /// Noise only at the layers up to 16 px: large-scale hair curls.
     Coarse,
-    /// Noise only at the fine layers (from 32x32 on): texture.
+    /// Noise only at the layers from 32 px on: texture.
     Fine,
     /// No noise: a clean, deterministic face.
     None,

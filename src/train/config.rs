@@ -74,8 +74,11 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.style_mixing) {
             anyhow::bail!("invalid --style-mixing {}: use a probability from 0 to 1", self.style_mixing);
         }
-        if self.ema_kimg.is_some_and(|kimg| !(kimg.is_finite() && kimg > 0.0)) {
-            anyhow::bail!("invalid --ema-kimg {:?}: use a positive number of thousands of images", self.ema_kimg);
+        if let Some(kimg) = self.ema_kimg.filter(|kimg| !(kimg.is_finite() && *kimg > 0.0)) {
+            anyhow::bail!("invalid --ema-kimg {kimg}: use a positive number of thousands of images");
+        }
+        if self.model.arch == crate::model::Arch::Dcgan && self.style_mixing > 0.0 {
+            anyhow::bail!("--style-mixing applies to --arch stylegan only; DCGAN has no styles to mix");
         }
         if !(self.r1_gamma.is_finite() && self.r1_gamma >= 0.0) {
             anyhow::bail!("invalid --r1-gamma {}: use 0 (off) or a positive weight such as 0.025", self.r1_gamma);
