@@ -33,3 +33,37 @@ pub fn d_r1_finite_difference(real_logits: Tensor<1>, perturbed_logits: Tensor<1
 pub fn mean_probability(logits: Tensor<1>) -> Tensor<1> {
     sigmoid(logits).mean()
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Tensor};
+
+    use super::*;
+    use crate::model::tensor_values;
+
+    fn logits(values: &[f32]) -> Tensor<1> {
+        Tensor::from_floats(values, &Device::flex())
+    }
+
+    #[test]
+    fn logistic_losses_at_known_points() {
+        let ln2 = std::f32::consts::LN_2;
+        let undecided = tensor_values(d_logistic_loss(logits(&[0.0, 0.0]), logits(&[0.0, 0.0])))[0];
+        assert!((undecided - 2.0 * ln2).abs() < 1e-6, "{undecided}");
+        let fooled = tensor_values(g_nonsaturating_loss(logits(&[0.0])))[0];
+        assert!((fooled - ln2).abs() < 1e-6, "{fooled}");
+
+        // A confident, correct D has a loss near 0 and stays finite for huge logits.
+        let confident = tensor_values(d_logistic_loss(logits(&[80.0]), logits(&[-80.0])))[0];
+        assert!(confident.abs() < 1e-6, "{confident}");
+        let rejected = tensor_values(g_nonsaturating_loss(logits(&[-200.0])))[0];
+        assert!((rejected - 200.0).abs() < 1e-3, "{rejected}");
+    }
+
+    #[test]
+    fn finite_difference_r1_is_squared_slope() {
+        // D(x + eps u) - D(x) = 0.02 with eps = 0.01 is a directional slope of 2.
+        let penalty = tensor_values(d_r1_finite_difference(logits(&[1.0]), logits(&[1.02]), 0.01))[0];
+        assert!((penalty - 4.0).abs() < 1e-3, "{penalty}");
+    }
+}
