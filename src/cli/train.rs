@@ -52,7 +52,8 @@ pub struct TrainArgs {
     /// Images per optimizer step [default: 64 for DCGAN, 32 for StyleGAN].
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Adam learning rate of G and D [default: 0.0002].
+    /// Adam learning rate of G and D [default: 0.0002 for DCGAN with betas (0.5, 0.999); 0.002
+    /// for StyleGAN with betas (0, 0.99)].
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Seed of every random choice: weights, latents, data order, flips [default: 0].
@@ -178,6 +179,12 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
         Arch::Dcgan => (100, 64, 64, 0.0, None, false, 0.0),
         Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 64, 32, 0.9, Some(10.0), true, 0.025),
     };
+    // DCGAN's Adam settings (Radford et al. 2016) and StyleGAN2's (Karras et al. 2020), whose
+    // equalised learning rate expects a rate ten times higher and no first-moment decay.
+    let (lr, beta1, beta2) = match arch {
+        Arch::Dcgan => (2e-4, 0.5, 0.999),
+        Arch::StyleGan => (2e-3, 0.0, 0.99),
+    };
     Ok(TrainConfig {
         data: args.data.clone(),
         output: args.output.clone(),
@@ -186,9 +193,9 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
         max_steps: None,
         max_seconds: None,
         batch_size,
-        lr: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
+        lr,
+        beta1,
+        beta2,
         seed: 0,
         flip: true,
         device: DeviceChoice::Cpu,
