@@ -7,9 +7,7 @@ use clap::Args;
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame};
 
-use super::generate::ControlArgs;
-use crate::device::DeviceChoice;
-use crate::generate::LoadedGenerator;
+use super::generate::{ControlArgs, ModelArgs};
 use crate::generate::controls::Level;
 use crate::fsutil::create_parent;
 use crate::imageio::save_png;
@@ -22,9 +20,8 @@ const MAX_FIGURE_SEEDS: usize = 64;
 /// hair, face shape), middle 16-32 px (facial features), fine 64 px and up (colouring).
 #[derive(Args, Debug)]
 pub struct MixArgs {
-    /// A run folder, a checkpoint folder, or a generator .safetensors file.
-    #[arg(short, long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Seeds of the row faces, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     rows: Vec<u64>,
@@ -39,17 +36,13 @@ pub struct MixArgs {
     output: PathBuf,
     #[command(flatten)]
     controls: ControlArgs,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
 }
 
 /// Write a GIF that loops smoothly through the w of several StyleGAN faces.
 #[derive(Args, Debug)]
 pub struct InterpolateArgs {
-    /// A run folder, a checkpoint folder, or a generator .safetensors file.
-    #[arg(short, long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Seeds of the faces to pass through, comma-separated (at least 2). Frames cycle through
     /// them and back to the first.
     #[arg(long, value_delimiter = ',', required = true)]
@@ -66,9 +59,6 @@ pub struct InterpolateArgs {
     output: PathBuf,
     #[command(flatten)]
     controls: ControlArgs,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
 }
 
 /// Kinds of `kao figure`.
@@ -83,10 +73,9 @@ pub enum FigureKind {
 /// Write a StyleGAN figure: a style-strength strip or a noise comparison.
 #[derive(Args, Debug)]
 pub struct FigureArgs {
-    /// A run folder, a checkpoint folder, or a generator .safetensors file.
-    #[arg(short, long)]
-    checkpoint: PathBuf,
-    /// Which figure to draw.
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Figure to draw.
     #[arg(long, value_enum)]
     kind: FigureKind,
     /// Seeds of the faces, one row each, comma-separated.
@@ -105,9 +94,6 @@ pub struct FigureArgs {
     output: PathBuf,
     #[command(flatten)]
     controls: ControlArgs,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
 }
 
 pub fn run_figure(args: FigureArgs) -> Result<()> {
@@ -125,7 +111,7 @@ pub fn run_figure(args: FigureArgs) -> Result<()> {
     if args.kind == FigureKind::Noise && controls.noise_seed.is_some() {
         bail!("--noise-seed has no effect on a noise figure; set the columns with --noise-seeds");
     }
-    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
+    let generator = args.model.load()?;
     let figure = match args.kind {
         FigureKind::Strength => generator.strength_figure(&args.seeds, &args.strengths, &controls)?,
         FigureKind::Noise => generator.noise_figure(&args.seeds, &args.noise_seeds, &controls)?,
@@ -148,7 +134,7 @@ pub fn run_mix(args: MixArgs) -> Result<()> {
     if args.mix_levels.is_empty() {
         bail!("--mix-levels is empty: name at least one of coarse, middle, fine");
     }
-    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
+    let generator = args.model.load()?;
     let figure = generator.mixing_figure(&args.rows, &args.cols, &args.mix_levels, &args.controls.to_controls())?;
     create_parent(&args.output)?;
     save_png(&figure, &args.output)?;
@@ -168,7 +154,7 @@ pub fn run_interpolate(args: InterpolateArgs) -> Result<()> {
         bail!("invalid --fps {}: use 1 to 50", args.fps);
     }
     check_extension(&args.output, "gif")?;
-    let generator = LoadedGenerator::load(&args.checkpoint, crate::device::open(args.device)?)?;
+    let generator = args.model.load()?;
     let images = generator.interpolation(&args.seeds, args.frames, &args.controls.to_controls())?;
 
     let mut bytes = Vec::new();

@@ -14,16 +14,14 @@ use crate::imageio::{grid, save_png, square_columns};
 /// Generate new faces from a trained generator, as PNG files, one grid image, or both.
 ///
 /// Face i of a command uses seed --seed + i, so the same seed always gives the same face.
-/// StyleGAN models also take the style controls. Style levels: coarse is the 4 and 8 px
-/// layers (pose, hair, face shape; ws 0-2), middle the 16 and 32 px layers (facial features;
-/// ws 3-6), fine the 64 px layers and up (colouring; ws 7-9 at 64 px, ws 7-11 at 128 px).
+/// StyleGAN models also take the style controls, which act on three style levels. Coarse is
+/// the 4 and 8 px layers (pose, hair, face shape; ws 0-2). Middle is the 16 and 32 px layers
+/// (facial features; ws 3-6). Fine is the 64 px layers and up (colouring; ws 7-9 at 64 px and
+/// ws 7-11 at 128 px).
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// A run folder (its newest checkpoint), a checkpoint folder, or a generator .safetensors
-    /// file. In a folder, the moving average of G (generator-ema.safetensors) is used when the
-    /// run kept one.
-    #[arg(short, long)]
-    checkpoint: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Number of faces (at most 1,000,000, and at most 1,024 with --grid).
     #[arg(short = 'n', long, default_value_t = 16)]
     count: usize,
@@ -44,9 +42,6 @@ pub struct GenerateArgs {
     /// StyleGAN: levels taken from --mix-seed, comma-separated: coarse, middle, fine.
     #[arg(long, value_enum, value_delimiter = ',')]
     mix_levels: Vec<Level>,
-    /// Compute device.
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
 }
 
 /// Maximum number of faces one command writes.
@@ -56,8 +51,7 @@ const MAX_GRID: usize = 1024;
 
 pub fn run(args: GenerateArgs) -> Result<()> {
     validate(&args)?;
-    let device = crate::device::open(args.device)?;
-    let generator = LoadedGenerator::load(&args.checkpoint, device)?;
+    let generator = args.model.load()?;
 
     if let Some(dir) = &args.output {
         std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
@@ -85,6 +79,26 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         println!("wrote a grid of {} faces to {}", grid_faces.len(), path.display());
     }
     Ok(())
+}
+
+/// The trained generator to load and the device to run it on.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// A run folder (its newest checkpoint), a checkpoint folder, or a generator .safetensors
+    /// file. In a folder, the moving average of G (generator-ema.safetensors) is used when the
+    /// run kept one.
+    #[arg(short, long)]
+    checkpoint: PathBuf,
+    /// Compute device.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+}
+
+impl ModelArgs {
+    /// Opens the device and loads the generator onto it.
+    pub fn load(&self) -> Result<LoadedGenerator> {
+        LoadedGenerator::load(&self.checkpoint, crate::device::open(self.device)?)
+    }
 }
 
 /// The StyleGAN controls as command-line options.

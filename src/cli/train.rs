@@ -31,9 +31,9 @@ pub struct TrainArgs {
     #[arg(long)]
     resolution: Option<usize>,
     /// Network width. DCGAN: channels of G's last hidden layer and D's first (ngf/ndf), doubled
-    /// per halving of the resolution [default: 64]. StyleGAN: channels of the widest layers (4 to
-    /// 16 px), halved per doubling above 16 px [default: 64, about 21 images/s at 64 px on 2 CPU cores;
-    /// use 256 to 512 on a GPU].
+    /// per halving of the resolution. StyleGAN: channels of the widest layers (4 to
+    /// 16 px), halved per doubling above 16 px. StyleGAN's default of 64 trains at about 21
+    /// images/s at 64 px on 2 CPU cores; use 256 to 512 on a GPU [default: 64 for both].
     #[arg(long)]
     channels: Option<usize>,
     /// Length of the latent vector z [default: 100 for DCGAN; StyleGAN uses 512].
@@ -67,7 +67,7 @@ pub struct TrainArgs {
     /// are drawn from [default: 10].
     #[arg(long, allow_negative_numbers = true)]
     ema_kimg: Option<f64>,
-    /// Apply DiffAugment (colour, translation, cutout) to everything D sees [default: on for
+    /// Apply DiffAugment (colour, translation, cutout) to every image D receives [default: on for
     /// StyleGAN, off for DCGAN].
     #[arg(long, conflicts_with = "no_diffaugment")]
     diffaugment: bool,

@@ -197,7 +197,7 @@ impl LoadedGenerator {
     }
 
     /// Lays out one row per seed: the face with each noise seed of `noise_seeds`, then the
-    /// same face without noise, so the stochastic detail that noise adds stands out.
+    /// same face without noise, so the stochastic detail that noise adds is visible.
     pub fn noise_figure(&self, seeds: &[u64], noise_seeds: &[u64], controls: &Controls) -> Result<RgbImage> {
         let mut cells = Vec::new();
         for &seed in seeds {

@@ -50,7 +50,7 @@ pub struct TrainConfig {
     /// for sampling; `None` samples the trained G itself (DCGAN's default).
     #[serde(default)]
     pub ema_kimg: Option<f64>,
-    /// Apply DiffAugment (colour, translation, cutout) to every image D sees.
+    /// Apply DiffAugment (colour, translation, cutout) to every image D receives.
     #[serde(default)]
     pub diffaugment: bool,
     /// Weight of the finite-difference R1 penalty on D; 0 turns it off.

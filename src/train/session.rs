@@ -171,7 +171,7 @@ impl Session {
         }
     }
 
-    /// The R1 penalty term for this step: the finite-difference estimate on `real`, weighted
+    /// Computes this step's R1 penalty term: the finite-difference estimate on `real`, weighted
     /// by gamma / 2 and by the interval (lazy regularisation, Karras et al. 2020).
     fn r1_penalty(&mut self, real: Tensor<4>, real_logits: Tensor<1>) -> Tensor<1> {
         let shape = real.dims();
