@@ -29,9 +29,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Creates the folder that will contain `path`, if it has one and it is missing.
 pub fn create_parent(path: &Path) -> Result<()> {
     match path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-        Some(parent) => fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display())),
+        Some(parent) => create_dir(parent),
         None => Ok(()),
     }
+}
+
+/// Creates folder `dir` and its missing parents; a file in the way is named in the error.
+pub fn create_dir(dir: &Path) -> Result<()> {
+    if let Some(file) = dir.ancestors().find(|ancestor| ancestor.is_file()) {
+        anyhow::bail!("cannot create folder {}: {} is a file; choose another output path", dir.display(), file.display());
+    }
+    fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))
 }
 
 /// Returns a hidden path beside `path` that includes the process id, for staging an output.

@@ -241,6 +241,22 @@ fn generate_cli_writes_faces_and_grid() {
     let (ok, _, stderr) = common::kao(&["generate", "--checkpoint", "/no/such/run", "--grid", "x.png"]);
     assert!(!ok);
     assert!(stderr.contains("checkpoint /no/such/run not found"), "{stderr}");
+
+    // The run's checkpoints/ folder works like the run folder.
+    let from_folder = root.path().join("from-folder.png");
+    let checkpoints = run.join("checkpoints");
+    let (ok, _, stderr) = common::kao(&["generate", "-c", checkpoints.to_str().unwrap(), "--grid", from_folder.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+
+    // A file that is not a weights file, and an output below a file, name the problem.
+    let state = std::fs::read_dir(&checkpoints).unwrap().next().unwrap().unwrap().path().join("state.json");
+    let (ok, _, stderr) = common::kao(&["generate", "-c", state.to_str().unwrap(), "--grid", "x.png"]);
+    assert!(!ok);
+    assert!(stderr.contains("is not a generator weights file"), "{stderr}");
+    let below_file = grid.join("g.png");
+    let (ok, _, stderr) = common::kao(&["generate", "-c", run.to_str().unwrap(), "--grid", below_file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("is a file; choose another output path"), "{stderr}");
 }
 
 #[test]
@@ -249,7 +265,7 @@ fn invalid_settings_name_the_option() {
     let cases: [(&str, fn(&mut TrainConfig)); 4] = [
         ("invalid --lr NaN", |config| config.lr = f64::NAN),
         ("invalid --lr -1", |config| config.lr = -1.0),
-        ("--keep-checkpoints must be at least 1", |config| config.keep_checkpoints = 0),
+        ("invalid --keep-checkpoints 0", |config| config.keep_checkpoints = 0),
         ("invalid --max-time 0", |config| config.max_seconds = Some(0.0)),
     ];
     for (expected, change) in cases {

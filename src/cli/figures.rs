@@ -108,6 +108,12 @@ pub fn run_figure(args: FigureArgs) -> Result<()> {
     if args.kind == FigureKind::Strength && controls.truncation != 1.0 {
         bail!("--truncation has no effect on a strength figure; set the columns with --strengths");
     }
+    if args.kind == FigureKind::Noise && controls.noise == crate::model::stylegan::NoiseMode::None {
+        bail!("--noise none leaves a noise figure without noise; use --noise all, coarse or fine");
+    }
+    if args.kind == FigureKind::Strength && args.noise_seeds != default_noise_seeds() {
+        bail!("--noise-seeds applies to --kind noise only; a strength figure uses each face's own noise");
+    }
     if args.kind == FigureKind::Noise && controls.noise_seed.is_some() {
         bail!("--noise-seed has no effect on a noise figure; set the columns with --noise-seeds");
     }
@@ -186,4 +192,9 @@ fn check_extension(path: &Path, extension: &str) -> Result<()> {
         bail!("--output {} must end in .{extension}", path.display());
     }
     Ok(())
+}
+
+/// The default of `--noise-seeds`, to tell whether the user set it.
+fn default_noise_seeds() -> Vec<u64> {
+    vec![1, 2, 3, 4]
 }

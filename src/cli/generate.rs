@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::device::DeviceChoice;
@@ -31,7 +31,7 @@ pub struct GenerateArgs {
     /// PNG file for a grid of all faces (its folder is created if missing).
     #[arg(long)]
     grid: Option<PathBuf>,
-    /// Seed of the first face; face i uses seed + i.
+    /// Seed of the first face; face i uses seed + i (wrapping to 0 after 18446744073709551615).
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[command(flatten)]
@@ -54,7 +54,7 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     let generator = args.model.load()?;
 
     if let Some(dir) = &args.output {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        crate::fsutil::create_dir(dir)?;
     }
     let mut grid_faces = Vec::new();
     let controls = controls_of(&args);
@@ -76,7 +76,8 @@ pub fn run(args: GenerateArgs) -> Result<()> {
     if let Some(path) = &args.grid {
         crate::fsutil::create_parent(path)?;
         save_png(&grid(&grid_faces, square_columns(grid_faces.len()), 2), path)?;
-        println!("wrote a grid of {} faces to {}", grid_faces.len(), path.display());
+        let noun = if grid_faces.len() == 1 { "face" } else { "faces" };
+        println!("wrote a grid of {} {noun} to {}", grid_faces.len(), path.display());
     }
     Ok(())
 }
@@ -119,8 +120,9 @@ pub struct ControlArgs {
     fine_strength: Option<f32>,
     /// StyleGAN: which layers get noise (stochastic detail): all, coarse (layers up to 16 px:
     /// hair curls), fine (from 32 px: texture) or none (a clean face). These noise groups are
-    /// not the style levels of the same names. Noise strengths are learned from zero, so a
-    /// briefly trained model shows little difference between modes.
+    /// not the style levels of the same names. Noise strengths are learned, so how much noise
+    /// changes a face depends on the model: even after an hour of training, another
+    /// --noise-seed visibly changes hair and eye detail, and none smooths them away.
     #[arg(long, value_enum, default_value_t = NoiseMode::All)]
     noise: NoiseMode,
     /// StyleGAN: seed of the noise maps [default: the face's seed].

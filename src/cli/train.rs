@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::data::PACKED_FILE_NAME;
@@ -75,7 +75,8 @@ pub struct TrainArgs {
     #[arg(long)]
     no_diffaugment: bool,
     /// Weight of D's finite-difference R1 penalty, a first-order estimate of the gradient
-    /// penalty; 0 turns it off [default: 0.025 for StyleGAN, 0 for DCGAN].
+    /// penalty; 0 turns it off [default: 0]. 0.025 is StyleGAN2-ADA's weight for 64 px and
+    /// batch 32; in 90-minute CPU runs it gave a worse FID than no penalty (docs/stylegan-64.md).
     #[arg(long, allow_negative_numbers = true)]
     r1_gamma: Option<f64>,
     /// Do not flip real images horizontally at random.
@@ -131,6 +132,16 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         },
         false => None,
     };
+    if let (Some(saved), Some(arch)) = (&saved, args.arch) {
+        if saved.model.arch != arch {
+            bail!(
+                "cannot resume {}: --arch is {} in the run but {} was requested; drop --arch or choose another --output",
+                args.output.display(),
+                arch_name(saved.model.arch),
+                arch_name(arch)
+            );
+        }
+    }
     let base = match saved {
         Some(saved) => saved,
         None => defaults(args)?,
@@ -173,11 +184,12 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     let faces = PackedFaces::open(&args.data.join(PACKED_FILE_NAME))?;
     let arch = args.arch.unwrap_or(Arch::Dcgan);
     // StyleGAN's width of 64 trained at about 21 images/s at 64 px, batch 32, on 2 CPU cores
-    // (128 channels: about 9); see docs/stylegan-64.md. Its R1 weight follows the StyleGAN2-ADA heuristic 0.0002 * resolution^2 / batch
-    // at 64 px and batch 32.
+    // (128 channels: about 9); see docs/stylegan-64.md. The finite-difference R1 penalty is off:
+    // with StyleGAN2-ADA's weight for this size (0.0002 * 64^2 / 32 = 0.025) two equal-time
+    // runs of 60 and 90 minutes scored a worse FID and KID than without it.
     let (latent_dim, channels, batch_size, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
         Arch::Dcgan => (100, 64, 64, 0.0, None, false, 0.0),
-        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 64, 32, 0.9, Some(10.0), true, 0.025),
+        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 64, 32, 0.9, Some(10.0), true, 0.0),
     };
     // DCGAN's Adam settings (Radford et al. 2016) and StyleGAN2's (Karras et al. 2020), whose
     // equalised learning rate expects a rate ten times higher and no first-moment decay.
@@ -207,4 +219,10 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
         diffaugment,
         r1_gamma,
     })
+}
+
+/// The `--arch` value that selects `arch`.
+fn arch_name(arch: Arch) -> String {
+    use clap::ValueEnum;
+    arch.to_possible_value().map(|value| value.get_name().to_owned()).unwrap_or_default()
 }

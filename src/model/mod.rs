@@ -52,8 +52,11 @@ impl ModelConfig {
         if ![64, 128].contains(&self.resolution) {
             anyhow::bail!("invalid resolution {}: use 64 or 128", self.resolution);
         }
-        if self.latent_dim == 0 || self.channels == 0 {
-            anyhow::bail!("invalid model: latent size and channels must be positive");
+        if self.latent_dim == 0 {
+            anyhow::bail!("invalid --latent-dim 0: use a positive size such as 100 (DCGAN) or 512 (StyleGAN)");
+        }
+        if self.channels == 0 {
+            anyhow::bail!("invalid --channels 0: use a positive width such as 64");
         }
         if self.arch == Arch::StyleGan && self.latent_dim != stylegan::LATENT_DIM {
             anyhow::bail!("invalid --latent-dim {}: the StyleGAN mapping network takes {}", self.latent_dim, stylegan::LATENT_DIM);

@@ -125,21 +125,30 @@ pub fn generator_metadata(model: &ModelConfig) -> HashMap<String, String> {
 /// checkpoint), a checkpoint folder, or a `.safetensors` file. In a folder, the moving
 /// average of G is preferred when the run kept one.
 pub fn resolve_generator(argument: &Path) -> Result<PathBuf> {
+    const WHAT_TO_PASS: &str = "pass a run folder, a checkpoint folder or a generator .safetensors file";
     if argument.is_file() {
+        if argument.extension().is_none_or(|extension| extension != "safetensors") {
+            bail!("{} is not a generator weights file; {WHAT_TO_PASS}", argument.display());
+        }
         return Ok(argument.to_owned());
     }
     let preferred = |dir: &Path| {
         let average = dir.join(GENERATOR_EMA_FILE);
         if average.is_file() { average } else { dir.join(GENERATOR_FILE) }
     };
-    if argument.join(GENERATOR_FILE).is_file() {
+    if argument.join(GENERATOR_FILE).is_file() || argument.join(GENERATOR_EMA_FILE).is_file() {
         return Ok(preferred(argument));
     }
     if argument.is_dir() {
-        if let Some(newest) = list(argument)?.last() {
+        // The run folder, or its `checkpoints` folder itself.
+        let run = match argument.file_name().is_some_and(|name| name == "checkpoints") {
+            true => argument.parent().unwrap_or(argument),
+            false => argument,
+        };
+        if let Some(newest) = list(run)?.last() {
             return Ok(preferred(newest));
         }
-        bail!("{} contains no checkpoint; train first with `kao train --output {}`", argument.display(), argument.display());
+        bail!("{} holds no generator weights and no checkpoints/ folder; {WHAT_TO_PASS}", argument.display());
     }
-    bail!("checkpoint {} not found; pass a run folder, a checkpoint folder or a generator .safetensors file", argument.display())
+    bail!("checkpoint {} not found; {WHAT_TO_PASS}", argument.display())
 }

@@ -65,8 +65,15 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             anyhow::bail!("invalid --lr {}: use a positive learning rate such as 0.0002", self.lr);
         }
-        if self.batch_size == 0 || self.epochs == 0 || self.log_every == 0 || self.keep_checkpoints == 0 {
-            anyhow::bail!("--batch-size, --epochs, --log-every and --keep-checkpoints must be at least 1");
+        for (name, value) in [
+            ("--batch-size", self.batch_size as u64),
+            ("--epochs", self.epochs),
+            ("--log-every", self.log_every),
+            ("--keep-checkpoints", self.keep_checkpoints as u64),
+        ] {
+            if value == 0 {
+                anyhow::bail!("invalid {name} 0: give at least 1");
+            }
         }
         if self.max_seconds.is_some_and(|seconds| seconds <= 0.0) {
             anyhow::bail!("invalid --max-time 0: give a positive duration such as 30m");
@@ -79,6 +86,9 @@ impl TrainConfig {
         }
         if self.model.arch == crate::model::Arch::Dcgan && self.style_mixing > 0.0 {
             anyhow::bail!("--style-mixing applies to --arch stylegan only; DCGAN has no styles to mix");
+        }
+        if self.model.arch == crate::model::Arch::Dcgan && self.ema_kimg.is_some() {
+            anyhow::bail!("--ema-kimg applies to --arch stylegan only; DCGAN samples from G itself");
         }
         if !(self.r1_gamma.is_finite() && self.r1_gamma >= 0.0) {
             anyhow::bail!("invalid --r1-gamma {}: use 0 (off) or a positive weight such as 0.025", self.r1_gamma);
