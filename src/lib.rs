@@ -2,7 +2,7 @@
 //!
 //! The crate is split by concept: [`data`] prepares and loads face datasets, [`model`] contains
 //! the networks, [`loss`] the GAN objectives, [`train`] the training loop and its checkpoints,
-//! [`generate`] sampling from a trained generator, and [`cli`] the `kao` command line.
+//! [`generate`] sampling from a trained generator, [`metrics`] FID and KID, and [`cli`] the `kao` command line.
 
 pub mod cli;
 pub mod data;
@@ -11,6 +11,7 @@ pub mod fsutil;
 pub mod generate;
 pub mod imageio;
 pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod rng;

