@@ -33,6 +33,7 @@ fn config(run: &Path, arch: Arch) -> TrainConfig {
         flip: false,
         device: DeviceChoice::Cpu,
         keep_checkpoints: 1,
+        keep_epochs: Vec::new(),
         log_every: 1,
         sample_count: 4,
         style_mixing,

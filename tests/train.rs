@@ -33,6 +33,7 @@ fn tiny_config(data: &Path, output: &Path) -> TrainConfig {
         flip: true,
         device: DeviceChoice::Cpu,
         keep_checkpoints: 3,
+        keep_epochs: Vec::new(),
         log_every: 1,
         sample_count: 16,
         style_mixing: 0.0,
@@ -360,4 +361,23 @@ fn stylegan_run_resumes_exactly() {
     let faces = loaded.generate(3, 1);
     assert_eq!(faces.len(), 3);
     assert_eq!(faces[0].dimensions(), (64, 64));
+}
+
+#[test]
+fn kept_epochs_survive_checkpoint_pruning() {
+    let Some((root, data)) = setup(32) else { return };
+    let run = root.path().join("run");
+    let mut config = tiny_config(&data, &run);
+    config.epochs = 4;
+    config.keep_checkpoints = 1;
+    config.keep_epochs = vec![1, 2];
+    train(config, false, no_interrupt()).unwrap();
+
+    // Epochs 1 and 2 are kept besides the newest (epoch 4); epoch 3's checkpoint was pruned.
+    let faces = kao::data::packed::PackedFaces::open(&data.join(kao::data::PACKED_FILE_NAME)).unwrap();
+    let steps_per_epoch = (faces.len() / 16) as u64;
+    let expected: Vec<String> = [1, 2, 4].iter().map(|epoch| format!("step-{:09}", epoch * steps_per_epoch)).collect();
+    let names: Vec<String> =
+        checkpoint::list(&run).unwrap().iter().map(|path| path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, expected);
 }

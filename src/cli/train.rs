@@ -91,6 +91,10 @@ pub struct TrainArgs {
     /// Newest checkpoints to keep (at least 1).
     #[arg(long, default_value_t = 3)]
     keep_checkpoints: usize,
+    /// Epochs whose end-of-epoch checkpoints are kept besides the newest ones, comma-separated,
+    /// for comparing runs at those points (on a CPU, small ones such as 1,2,5).
+    #[arg(long, value_delimiter = ',', default_values_t = crate::train::config::default_keep_epochs())]
+    keep_epochs: Vec<u64>,
     /// Write a metrics line every this many steps.
     #[arg(long, default_value_t = 10)]
     log_every: u64,
@@ -167,6 +171,7 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         flip: if args.no_flip { false } else { base.flip },
         device: args.device,
         keep_checkpoints: args.keep_checkpoints,
+        keep_epochs: args.keep_epochs.clone(),
         log_every: args.log_every,
         sample_count: base.sample_count,
         style_mixing: args.style_mixing.unwrap_or(base.style_mixing),
@@ -212,6 +217,7 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
         flip: true,
         device: DeviceChoice::Cpu,
         keep_checkpoints: 3,
+        keep_epochs: crate::train::config::default_keep_epochs(),
         log_every: 10,
         sample_count: 64,
         style_mixing,
@@ -221,7 +227,7 @@ fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     })
 }
 
-/// The `--arch` value that selects `arch`.
+/// Returns the `--arch` value that selects `arch`.
 fn arch_name(arch: Arch) -> String {
     use clap::ValueEnum;
     arch.to_possible_value().map(|value| value.get_name().to_owned()).unwrap_or_default()

@@ -98,18 +98,32 @@ impl CheckpointWriter {
 
     /// Writes `state.json`, renames the folder into place and deletes all but the newest `keep`
     /// checkpoints.
-    pub fn finish(self, state: &TrainState, keep: usize) -> Result<PathBuf> {
+    pub fn finish(self, state: &TrainState, keep: usize, keep_epochs: &[u64]) -> Result<PathBuf> {
         write_atomic(&self.file(STATE_FILE), &serde_json::to_vec_pretty(state)?)?;
         let run = self.destination.parent().and_then(Path::parent).map(Path::to_owned);
         self.staging.commit(&self.destination, true)?;
         if let Some(run) = run {
-            let all = list(&run)?;
-            for old in all.iter().take(all.len().saturating_sub(keep.max(1))) {
-                std::fs::remove_dir_all(old).with_context(|| format!("failed to remove old checkpoint {}", old.display()))?;
-            }
+            prune(&run, keep, keep_epochs)?;
         }
         Ok(self.destination)
     }
+}
+
+/// Deletes all but the newest `keep` checkpoints of `run`, never counting or deleting the
+/// checkpoints written at the end of an epoch in `keep_epochs`.
+fn prune(run: &Path, keep: usize, keep_epochs: &[u64]) -> Result<()> {
+    let mut rolling = Vec::new();
+    for checkpoint in list(run)? {
+        let state = read_state(&checkpoint)?;
+        let kept_epoch = state.step_in_epoch == 0 && keep_epochs.contains(&state.epoch);
+        if !kept_epoch {
+            rolling.push(checkpoint);
+        }
+    }
+    for old in rolling.iter().take(rolling.len().saturating_sub(keep.max(1))) {
+        std::fs::remove_dir_all(old).with_context(|| format!("failed to remove old checkpoint {}", old.display()))?;
+    }
+    Ok(())
 }
 
 /// Safetensors metadata that makes a weights file self-describing. It contains a single key
@@ -148,7 +162,7 @@ pub fn resolve_generator(argument: &Path) -> Result<PathBuf> {
         if let Some(newest) = list(run)?.last() {
             return Ok(preferred(newest));
         }
-        bail!("{} holds no generator weights and no checkpoints/ folder; {WHAT_TO_PASS}", argument.display());
+        bail!("{} contains no generator weights and no checkpoints/ folder; {WHAT_TO_PASS}", argument.display());
     }
     bail!("checkpoint {} not found; {WHAT_TO_PASS}", argument.display())
 }

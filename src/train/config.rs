@@ -36,8 +36,12 @@ pub struct TrainConfig {
     pub flip: bool,
     /// Compute device.
     pub device: DeviceChoice,
-    /// Newest checkpoints kept; older ones are deleted.
+    /// Newest checkpoints kept; older ones are deleted, except those of `keep_epochs`.
     pub keep_checkpoints: usize,
+    /// Epochs whose end-of-epoch checkpoints are never deleted, so runs can be compared at
+    /// those points. The usual comparison points are epochs 10, 50, 100 and 200.
+    #[serde(default = "default_keep_epochs")]
+    pub keep_epochs: Vec<u64>,
     /// A line is written to `metrics.jsonl` every this many steps.
     pub log_every: u64,
     /// Faces in each epoch's sample grid, always from the same latents.
@@ -56,6 +60,11 @@ pub struct TrainConfig {
     /// Weight of the finite-difference R1 penalty on D; 0 turns it off.
     #[serde(default)]
     pub r1_gamma: f64,
+}
+
+/// Returns the epochs whose checkpoints a run keeps by default.
+pub fn default_keep_epochs() -> Vec<u64> {
+    vec![10, 50, 100, 200]
 }
 
 impl TrainConfig {

@@ -195,7 +195,7 @@ impl Session {
         save_safetensors(&self.discriminator, &writer.file(DISCRIMINATOR_FILE), metadata)?;
         save_optimizer(&self.optimizer_g, &writer.file(OPTIMIZER_G_FILE))?;
         save_optimizer(&self.optimizer_d, &writer.file(OPTIMIZER_D_FILE))?;
-        writer.finish(&self.state, self.state.config.keep_checkpoints)
+        writer.finish(&self.state, self.state.config.keep_checkpoints, &self.state.config.keep_epochs)
     }
 }
 
