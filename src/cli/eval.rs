@@ -37,9 +37,9 @@ pub struct EvalArgs {
     /// so compare runs at the same count.
     #[arg(short = 'n', long, default_value_t = 10_000)]
     samples: usize,
-    /// Training images to compare with, drawn at random (default: all). Features of the
-    /// training set are the slow part on a CPU (about 5 images/s on 2 cores); a subset of a
-    /// few thousand gives a rougher but usable FID. Compare runs at the same count.
+    /// Training images to compare with, drawn at random (default: all). Their features are
+    /// the slow part on a CPU (about 5 images/s on 2 cores), so a subset of a few thousand
+    /// gives a quicker, rougher FID. Compare runs at the same count.
     #[arg(long)]
     real_samples: Option<usize>,
     /// Seed of the first generated face.
@@ -51,7 +51,7 @@ pub struct EvalArgs {
     /// Images per Inception call.
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     batch_size: usize,
-    /// Where to run the networks.
+    /// Device that runs the networks.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
 }

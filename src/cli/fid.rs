@@ -46,7 +46,7 @@ pub struct FidArgs {
     /// Images per network call.
     #[arg(long, default_value_t = DEFAULT_BATCH)]
     batch_size: usize,
-    /// Where to run the network.
+    /// Device that runs the network.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
 }

@@ -194,7 +194,7 @@ fn check_extension(path: &Path, extension: &str) -> Result<()> {
     Ok(())
 }
 
-/// The default of `--noise-seeds`, to tell whether the user set it.
+/// Returns the default of `--noise-seeds`, to tell whether the user set it.
 fn default_noise_seeds() -> Vec<u64> {
     vec![1, 2, 3, 4]
 }

@@ -86,9 +86,11 @@ fn nearest_real(generated: &Features, real: &Features, count: usize) -> Vec<(usi
     (0..count)
         .map(|row| {
             let own = squared_norm(generated.row(row));
-            let distance = |column: usize| (own + real_norms[column] - 2.0 * dots[(row, column)]).max(0.0);
-            let best = (0..real.count).min_by(|&a, &b| distance(a).total_cmp(&distance(b))).expect("a real image");
-            (best, distance(best).sqrt())
+            let (best, squared) = (0..real.count)
+                .map(|column| (column, (own + real_norms[column] - 2.0 * dots[(row, column)]).max(0.0)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("a real image");
+            (best, squared.sqrt())
         })
         .collect()
 }

@@ -206,7 +206,10 @@ mod tests {
     #[test]
     fn same_size_resize_is_the_identity() {
         let taps = bilinear_taps(299, 299);
-        assert!(taps.iter().enumerate().all(|(d, tap)| tap.index0 == d && tap.weight1.abs() < 1e-4));
+        for (d, tap) in taps.iter().enumerate() {
+            assert_eq!(tap.index0, d);
+            assert!(tap.weight1.abs() < 1e-4, "pixel {d}: weight {}", tap.weight1);
+        }
     }
 
     #[test]

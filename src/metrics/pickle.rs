@@ -280,10 +280,15 @@ impl<'a> Machine<'a> {
             true => self.pop_to_mark(offset)?,
             false => vec![self.pop(offset)?],
         };
-        match self.top(offset)? {
-            Value::List(list) => list.extend(values),
-            _ => return Err(malformed(offset, "APPEND onto something that is not a list")),
-        }
+        self.extend_top(offset, |top| match top {
+            Value::List(list) => Ok(list.extend(values)),
+            _ => Err("APPEND onto something that is not a list"),
+        })
+    }
+
+    /// Changes the value on top of the stack in place and refreshes its memo copy.
+    fn extend_top(&mut self, offset: usize, change: impl FnOnce(&mut Value) -> Result<(), &'static str>) -> Result<(), PickleError> {
+        change(self.top(offset)?).map_err(|reason| malformed(offset, reason))?;
         self.sync_top();
         Ok(())
     }
@@ -304,12 +309,10 @@ impl<'a> Machine<'a> {
         while let (Some(key), Some(value)) = (values.next(), values.next()) {
             pairs.push((key, value));
         }
-        match self.top(offset)? {
-            Value::Dict(dict) => dict.extend(pairs),
-            _ => return Err(malformed(offset, "SETITEMS onto something that is not a dict")),
-        }
-        self.sync_top();
-        Ok(())
+        self.extend_top(offset, |top| match top {
+            Value::Dict(dict) => Ok(dict.extend(pairs)),
+            _ => Err("SETITEMS onto something that is not a dict"),
+        })
     }
 
     fn put(&mut self, index: u32, offset: usize) -> Result<(), PickleError> {
@@ -347,12 +350,10 @@ impl<'a> Machine<'a> {
 
     fn build(&mut self, offset: usize) -> Result<(), PickleError> {
         let new_state = self.pop(offset)?;
-        match self.top(offset)? {
-            Value::Call { state, .. } => *state = Some(Box::new(new_state)),
-            _ => return Err(malformed(offset, "BUILD on something that is not an object")),
-        }
-        self.sync_top();
-        Ok(())
+        self.extend_top(offset, |top| match top {
+            Value::Call { state, .. } => Ok(*state = Some(Box::new(new_state))),
+            _ => Err("BUILD on something that is not an object"),
+        })
     }
 }
 

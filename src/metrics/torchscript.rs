@@ -43,7 +43,7 @@ pub fn read(bytes: &[u8]) -> Result<ScriptModule> {
     let mut walker = Walker { archive: &mut archive, folder: &folder, module: &mut module };
     walker.visit_module("", &root)?;
     if module.tensors.is_empty() {
-        bail!("{pickle_name} holds no tensors");
+        bail!("{pickle_name} contains no tensors, so this is not a network file");
     }
     Ok(module)
 }
@@ -121,7 +121,7 @@ impl<R: Read + std::io::Seek> Walker<'_, R> {
     }
 }
 
-/// The storage key and type of `('storage', torch.FloatStorage, key, location, numel)`.
+/// Returns the storage key and type of `('storage', torch.FloatStorage, key, location, numel)`.
 fn storage_key(id: &Value) -> Option<(String, String)> {
     let Value::Tuple(fields) = id else { return None };
     match (fields.first(), fields.get(1), fields.get(2)) {
@@ -132,7 +132,7 @@ fn storage_key(id: &Value) -> Option<(String, String)> {
     }
 }
 
-/// An integer, or a tuple or list of integers, as a list. TorchScript pickles typed int lists
+/// Reads an integer, or a tuple or list of integers, as a list. TorchScript pickles typed int lists
 /// as `torch.jit._pickle.build_intlist([...])`.
 fn integers(value: &Value) -> Option<Vec<i64>> {
     match value {

