@@ -14,5 +14,6 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod report;
 pub mod rng;
 pub mod train;

@@ -1,4 +1,4 @@
-//! Loss plots as PNG images.
+//! Line charts (losses, FID, KID) as PNG images.
 
 use std::path::Path;
 use std::sync::Once;
@@ -13,6 +13,21 @@ use crate::imageio::save_png;
 const FONT_NAME: &str = "kao-sans";
 static FONT_BYTES: &[u8] = include_bytes!("../assets/fonts/DejaVuSansMono.ttf");
 static REGISTER_FONT: Once = Once::new();
+
+/// Line colours, in the order series get them; they repeat after eight lines.
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+/// Lines with at most this many points are drawn with a dot at each point.
+const MAX_MARKED_POINTS: usize = 60;
 
 /// One named line of (x, y) points.
 pub struct Series {
@@ -72,13 +87,17 @@ fn draw(
         .axis_desc_style((FONT_NAME, 15))
         .draw()?;
 
-    let colors = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
-    for (line, color) in series.iter().zip(colors.iter().cycle()) {
+    for (line, color) in series.iter().zip(COLORS.iter().cycle()) {
         let color = *color;
         chart
             .draw_series(LineSeries::new(line.points.iter().copied(), color.stroke_width(2)))?
             .label(line.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        // Sparse lines, such as one FID per epoch, get a dot at each point so a single point
+        // is visible too.
+        if line.points.len() <= MAX_MARKED_POINTS {
+            chart.draw_series(line.points.iter().map(|&point| Circle::new(point, 4, color.filled())))?;
+        }
     }
     chart
         .configure_series_labels()

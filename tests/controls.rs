@@ -40,6 +40,9 @@ fn config(run: &Path, arch: Arch) -> TrainConfig {
         ema_kimg,
         diffaugment: arch == Arch::StyleGan,
         r1_gamma: 0.0,
+        eval_every: None,
+        eval_samples: 2,
+        eval_real_samples: None,
     }
 }
 

@@ -40,6 +40,9 @@ fn tiny_config(data: &Path, output: &Path) -> TrainConfig {
         ema_kimg: None,
         diffaugment: false,
         r1_gamma: 0.0,
+        eval_every: None,
+        eval_samples: 2,
+        eval_real_samples: None,
     }
 }
 

@@ -9,7 +9,7 @@ use crate::data::packed::PackedFaces;
 use crate::device::{self, DeviceChoice};
 use crate::generate::LoadedGenerator;
 use crate::imageio::save_png;
-use crate::metrics::eval::{evaluate, memorisation_figure};
+use crate::metrics::eval::{evaluate, generated_figure, memorisation_figure};
 use crate::metrics::features::{DEFAULT_BATCH, FeatureExtractor, ImageSource, packed_subset};
 use crate::metrics::{self, weights};
 use crate::train::checkpoint::resolve_generator;
@@ -23,7 +23,8 @@ const PACKED_FILE: &str = "faces.kaopack";
 /// and compares them with the prepared training set's (cached after the first run). For the
 /// first 64 faces it also finds the nearest training image in feature space and saves the
 /// pairs side by side, so copies of training images are easy to spot. Writes scores.json,
-/// memorisation.json and memorisation.png.
+/// memorisation.json, memorisation.png (the pairs) and memorisation-generated.png (the same
+/// generated faces alone, for sharing where the training images may not be redistributed).
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Run folder, checkpoint folder or generator .safetensors file (the EMA generator is
@@ -119,7 +120,8 @@ fn write_results(output: &Path, generator: &Path, evaluation: &metrics::eval::Ev
     crate::fsutil::write_atomic(&output.join("scores.json"), serde_json::to_string_pretty(&scores)?.as_bytes())?;
     crate::fsutil::write_atomic(&output.join("memorisation.json"), serde_json::to_string_pretty(&evaluation.nearest)?.as_bytes())?;
     let ImageSource::Packed { faces, .. } = source else { unreachable!("eval reads a packed dataset") };
-    save_png(&memorisation_figure(evaluation, faces), &output.join("memorisation.png"))
+    save_png(&memorisation_figure(evaluation, faces), &output.join("memorisation.png"))?;
+    save_png(&generated_figure(evaluation), &output.join("memorisation-generated.png"))
 }
 
 fn median(values: &[f32]) -> f32 {

@@ -6,6 +6,7 @@ mod figures;
 mod generate;
 mod prepare;
 pub mod progress;
+mod report;
 mod train;
 
 use std::io::IsTerminal;
@@ -32,6 +33,7 @@ enum Command {
     Weights(fid::WeightsArgs),
     Fid(fid::FidArgs),
     Eval(eval::EvalArgs),
+    Report(report::ReportArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to exit code 1.
@@ -48,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Weights(args) => fid::run_weights(args),
         Command::Fid(args) => fid::run_fid(args),
         Command::Eval(args) => eval::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,5 +12,11 @@ pub mod report;
 pub const PACKED_FILE_NAME: &str = "faces.kaopack";
 /// Folder of the PNG images inside a prepared folder.
 pub const IMAGES_DIR_NAME: &str = "images";
+
+/// Returns the file, relative to a prepared dataset folder, of the image at `index` of its
+/// packed file.
+pub fn image_file_name(index: usize) -> String {
+    format!("{IMAGES_DIR_NAME}/{index:06}.png")
+}
 /// File name of the preparation report inside a prepared folder.
 pub const REPORT_FILE_NAME: &str = "report.json";

@@ -243,7 +243,7 @@ fn fill_report(report: &mut Report, candidates: &[Candidate], verdicts: &[Option
             None => {
                 report.kept_files.push(KeptEntry {
                     path: display(&candidate.path),
-                    output: format!("{IMAGES_DIR_NAME}/{:06}.png", report.kept),
+                    output: super::image_file_name(report.kept),
                 });
                 report.kept += 1;
                 report.upscaled += usize::from(candidate.upscaled);
@@ -275,7 +275,7 @@ fn write_dataset(config: &PrepareConfig, kept: &[&Candidate], report: &Report) -
     let bar = counter_bar(kept.len() as u64, "writing PNGs");
     kept.par_iter().enumerate().try_for_each(|(index, candidate)| {
         // The same name as `kept_files` in the report.
-        let path = images_dir.join(format!("{index:06}.png"));
+        let path = staging.path().join(super::image_file_name(index));
         candidate.pixels.save(&path).with_context(|| format!("failed to write {}", path.display()))?;
         bar.inc(1);
         Ok::<_, anyhow::Error>(())

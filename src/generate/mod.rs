@@ -42,6 +42,12 @@ impl LoadedGenerator {
         Ok(Self { config, generator, device })
     }
 
+    /// Wraps a generator that is already in memory, such as the one a training run holds;
+    /// `device` must have no autodiff.
+    pub fn from_net(config: ModelConfig, generator: GeneratorNet, device: Device) -> Self {
+        Self { config, generator, device }
+    }
+
     /// Runs the generator on latents `z` of shape `[batch, latent_dim]`, without noise.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
         let noise = vec![None; self.generator.noise_resolutions().len()];

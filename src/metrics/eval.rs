@@ -17,12 +17,14 @@ use crate::imageio::grid;
 pub const MEMORISATION_SAMPLES: usize = 64;
 
 /// One generated face and the training image closest to it in Inception feature space.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Nearest {
     /// Seed of the generated face.
     pub seed: u64,
     /// Index of the nearest training image in the prepared dataset.
     pub real_index: usize,
+    /// That image's file inside the prepared dataset folder.
+    pub real_file: String,
     /// Euclidean distance between the two feature vectors.
     pub distance: f32,
 }
@@ -69,7 +71,12 @@ pub fn evaluate(
     let nearest = nearest_real(&generated, real, samples.len())
         .into_iter()
         .enumerate()
-        .map(|(index, (row, distance))| Nearest { seed: seed + index as u64, real_index: real_indices[row], distance })
+        .map(|(index, (row, distance))| Nearest {
+            seed: seed + index as u64,
+            real_index: real_indices[row],
+            real_file: crate::data::image_file_name(real_indices[row]),
+            distance,
+        })
         .collect();
     Ok(Evaluation { scores, nearest, samples })
 }
@@ -93,6 +100,13 @@ fn nearest_real(generated: &Features, real: &Features, count: usize) -> Vec<(usi
             (best, squared.sqrt())
         })
         .collect()
+}
+
+/// Draws the checked generated faces alone, 8 per row, in the order of `nearest`. Unlike the
+/// pairs, this picture contains no training image, so it can be shared where the dataset's
+/// terms forbid redistributing its images.
+pub fn generated_figure(evaluation: &Evaluation) -> RgbImage {
+    grid(&evaluation.samples, 8, 2)
 }
 
 /// Draws the check as pairs of (generated face, nearest training face), 4 pairs per row.

@@ -60,6 +60,21 @@ pub struct TrainConfig {
     /// Weight of the finite-difference R1 penalty on D; 0 turns it off.
     #[serde(default)]
     pub r1_gamma: f64,
+    /// FID and KID are measured after every this many epochs and logged to `metrics.jsonl`;
+    /// `None` measures nothing during training.
+    #[serde(default)]
+    pub eval_every: Option<u64>,
+    /// Generated faces scored at each evaluation, always from seeds 0, 1, 2 and so on.
+    #[serde(default = "default_eval_samples")]
+    pub eval_samples: usize,
+    /// Training images the faces are compared with, drawn once by `seed`; `None` uses all.
+    #[serde(default)]
+    pub eval_real_samples: Option<usize>,
+}
+
+/// Returns the number of generated faces scored at each evaluation during training.
+pub fn default_eval_samples() -> usize {
+    5000
 }
 
 /// Returns the epochs whose checkpoints a run keeps by default.
@@ -101,6 +116,15 @@ impl TrainConfig {
         }
         if !(self.r1_gamma.is_finite() && self.r1_gamma >= 0.0) {
             anyhow::bail!("invalid --r1-gamma {}: use 0 (off) or a positive weight such as 0.025", self.r1_gamma);
+        }
+        if self.eval_every == Some(0) {
+            anyhow::bail!("invalid --eval-every 0: give a number of epochs such as 1, or leave it out");
+        }
+        if self.eval_samples < 2 {
+            anyhow::bail!("invalid --eval-samples {}: FID and KID need at least 2 faces", self.eval_samples);
+        }
+        if let Some(count) = self.eval_real_samples.filter(|&count| count < 2) {
+            anyhow::bail!("invalid --eval-real-samples {count}: FID and KID need at least 2 training images");
         }
         if self.max_steps == Some(0) {
             anyhow::bail!("invalid --max-steps 0: give at least 1");

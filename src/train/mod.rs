@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod augment;
 pub mod config;
 pub mod ema;
+pub mod evaluation;
 pub mod metrics;
 pub mod progress;
 pub mod session;
@@ -12,7 +13,7 @@ pub mod session;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -20,6 +21,7 @@ use burn::tensor::Device;
 use tracing::info;
 
 pub use config::TrainConfig;
+use evaluation::TrainEvaluator;
 use progress::Progress;
 use session::Session;
 
@@ -55,8 +57,10 @@ pub fn train(config: TrainConfig, resume: bool, interrupt: Arc<AtomicBool>) -> R
     config.validate()?;
     let faces = Arc::new(PackedFaces::open(&config.data.join(PACKED_FILE_NAME))?);
     check_dataset(&config, &faces)?;
-    let device = crate::device::open(config.device)?.autodiff();
-    let mut session = start(config, resume, device)?;
+    let device = crate::device::open(config.device)?;
+    // Loaded before the first step, so missing Inception weights fail the run at once.
+    let evaluator = TrainEvaluator::open(&config, device.clone())?;
+    let mut session = start(config, resume, device.autodiff())?;
     let run = session.state.config.output.clone();
     let loader = BatchLoader::new(faces, session.state.config.batch_size, session.state.config.seed, session.state.config.flip);
     let batch_size = session.state.config.batch_size;
@@ -70,7 +74,7 @@ pub fn train(config: TrainConfig, resume: bool, interrupt: Arc<AtomicBool>) -> R
         session.state.config.model.resolution,
         session.state.step
     );
-    run_epochs(&mut session, &loader, &run, &interrupt)
+    run_epochs(&mut session, &loader, evaluator.as_ref(), &run, &interrupt)
 }
 
 fn check_dataset(config: &TrainConfig, faces: &PackedFaces) -> Result<()> {
@@ -115,8 +119,16 @@ fn start(config: TrainConfig, resume: bool, device: Device) -> Result<Session> {
     Ok(Session::new(config, device))
 }
 
-fn run_epochs(session: &mut Session, loader: &BatchLoader, run: &Path, interrupt: &AtomicBool) -> Result<TrainSummary> {
+fn run_epochs(
+    session: &mut Session,
+    loader: &BatchLoader,
+    evaluator: Option<&TrainEvaluator>,
+    run: &Path,
+    interrupt: &AtomicBool,
+) -> Result<TrainSummary> {
     let started = Instant::now();
+    // Evaluations count towards --max-time but not towards the run's training seconds.
+    let mut evaluating = Duration::ZERO;
     let seconds_before = session.state.train_seconds;
     let steps_per_epoch = loader.steps_per_epoch() as u64;
     let mut progress = Progress::new(session, steps_per_epoch);
@@ -129,7 +141,7 @@ fn run_epochs(session: &mut Session, loader: &BatchLoader, run: &Path, interrupt
         let epoch = session.state.epoch;
         for batch in loader.prefetch_epoch(epoch, session.state.step_in_epoch as usize) {
             let stats = session.step(batch);
-            session.state.train_seconds = seconds_before + started.elapsed().as_secs_f64();
+            session.state.train_seconds = seconds_before + (started.elapsed() - evaluating).as_secs_f64();
             if let Some(line) = progress.record(session, &stats) {
                 metrics::append(run, &line)?;
             }
@@ -143,6 +155,15 @@ fn run_epochs(session: &mut Session, loader: &BatchLoader, run: &Path, interrupt
         }
         session.state.epoch += 1;
         session.state.step_in_epoch = 0;
+        // The evaluation line is logged before the checkpoint, so a crash in between leaves
+        // no line past the checkpoint that a resumed run would write again.
+        if let Some(evaluator) = evaluator.filter(|evaluator| evaluator.is_due(session.state.epoch)) {
+            let evaluation_started = Instant::now();
+            let line = progress.pause(|| evaluator.score(session))?;
+            evaluating += evaluation_started.elapsed();
+            metrics::append_eval(run, &line)?;
+            info!(epoch = line.epoch, step = line.step, "FID {:.2}  KID {:.4}", line.fid, line.kid);
+        }
         last_checkpoint = Some(end_of_piece(session, run, &format!("epoch-{:04}", epoch + 1))?);
     }
     progress.finish();
@@ -208,6 +229,6 @@ fn write_sample_grid(session: &Session, path: &Path) -> Result<()> {
     save_png(&grid(&images, square_columns(config.sample_count), 2), path)
 }
 
-fn generator_device<M: Module>(module: &M) -> Device {
+pub(crate) fn generator_device<M: Module>(module: &M) -> Device {
     module.devices().into_iter().next().unwrap_or_else(Device::flex)
 }

@@ -88,6 +88,18 @@ impl Progress {
         })
     }
 
+    /// Runs `work` with the bar hidden and leaves its duration out of the next throughput
+    /// figure, so an evaluation between steps does not show as slow training.
+    pub fn pause<T>(&mut self, work: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let result = match &self.bar {
+            Some(bar) => bar.suspend(work),
+            None => work(),
+        };
+        self.last_log_time += started.elapsed();
+        result
+    }
+
     /// Removes the bar from the terminal.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
