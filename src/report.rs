@@ -14,7 +14,7 @@ use crate::train::metrics::{self, MetricsLog};
 /// File name of the page inside the report folder.
 pub const REPORT_FILE: &str = "report.md";
 
-/// What the report shows of one run folder.
+/// The parts of one run folder that the report shows.
 pub struct RunSummary {
     /// Label in tables and legends: the run folder's name, made unique.
     pub name: String,
@@ -219,11 +219,16 @@ fn write_scores_table(page: &mut String, runs: &[RunSummary]) {
         page.push('\n');
     }
 
-    let counts: Vec<String> = runs
-        .iter()
-        .filter_map(|run| run.log.evals.last().map(|line| format!("{}: {} generated vs {} training", run.name, line.eval_samples, line.real_samples)))
-        .collect();
-    let _ = writeln!(page, "\nFaces scored per evaluation ({}). FID falls as the count grows, so compare runs scored at the same counts.", counts.join("; "));
+    let describe = |run: &RunSummary| {
+        let line = run.log.evals.last()?;
+        Some(format!("{}: {} generated vs {} training", run.name, line.eval_samples, line.real_samples))
+    };
+    let counts: Vec<String> = runs.iter().filter_map(describe).collect();
+    let _ = writeln!(
+        page,
+        "\nFaces scored per evaluation ({}). FID falls as the count grows, so compare runs scored at the same counts.",
+        counts.join("; ")
+    );
 }
 
 fn sorted_epochs(epochs: impl Iterator<Item = u64>) -> Vec<u64> {
