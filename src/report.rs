@@ -90,6 +90,9 @@ pub fn write_report(run_folders: &[PathBuf], output: &Path) -> Result<PathBuf> {
     if output.exists() && !replace {
         bail!("{} exists and is not a kao report; choose another --output", output.display());
     }
+    if replace {
+        check_only_report_files(output)?;
+    }
     let mut runs = run_folders.iter().map(|folder| RunSummary::read(folder)).collect::<Result<Vec<_>>>()?;
     make_names_unique(&mut runs);
 
@@ -99,6 +102,24 @@ pub fn write_report(run_folders: &[PathBuf], output: &Path) -> Result<PathBuf> {
     write_atomic(&staging.path().join(REPORT_FILE), page.as_bytes())?;
     staging.commit(output, replace)?;
     Ok(output.join(REPORT_FILE))
+}
+
+/// Fails when a folder with an earlier report also contains files the report did not write,
+/// because replacing the report replaces the whole folder.
+fn check_only_report_files(output: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(output).with_context(|| format!("failed to list {}", output.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        let written_by_report = name == REPORT_FILE || name == "grids" || name.ends_with(".png");
+        if !written_by_report {
+            bail!(
+                "{} contains {name}, which kao report did not write; move it away or choose another --output",
+                output.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Appends `-2`, `-3` and so on to run names that repeat, since names become file names.
@@ -220,8 +241,10 @@ fn write_scores_table(page: &mut String, runs: &[RunSummary]) {
     }
 
     let describe = |run: &RunSummary| {
-        let line = run.log.evals.last()?;
-        Some(format!("{}: {} generated vs {} training", run.name, line.eval_samples, line.real_samples))
+        let mut counts: Vec<(usize, usize)> = run.log.evals.iter().map(|line| (line.eval_samples, line.real_samples)).collect();
+        counts.dedup();
+        let counts: Vec<String> = counts.iter().map(|(generated, real)| format!("{generated} generated vs {real} training")).collect();
+        (!counts.is_empty()).then(|| format!("{}: {}", run.name, counts.join(", then ")))
     };
     let counts: Vec<String> = runs.iter().filter_map(describe).collect();
     let _ = writeln!(

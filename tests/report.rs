@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{fid_wheel, kao, kao_with_env, shared_faces_64, small_dataset};
-use kao::train::metrics;
+use kao::train::{checkpoint, metrics};
 
 /// Flags of a DCGAN narrow enough to train an epoch of 64 faces in seconds.
 const TINY_DCGAN: [&str; 8] = ["--channels", "8", "--latent-dim", "32", "--batch-size", "16", "--log-every", "1"];
@@ -60,10 +60,36 @@ fn report_shows_losses_and_kept_grids() {
         std::fs::read(run.join("samples/epoch-0003.png")).unwrap()
     );
 
-    // A second report replaces the first.
+    // A second report replaces the first, but not a folder that also contains other files.
     let (ok, _, stderr) = kao(&["report", text(&run)]);
     assert!(ok, "{stderr}");
     assert!(folder.join("report.md").is_file());
+    std::fs::write(folder.join("notes.txt"), "mine").unwrap();
+    let (ok, _, stderr) = kao(&["report", text(&run)]);
+    assert!(!ok);
+    assert!(stderr.contains("contains notes.txt"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(folder.join("notes.txt")).unwrap(), "mine");
+}
+
+#[test]
+fn resume_keeps_the_kept_epochs() {
+    let Some((root, data)) = setup() else { return };
+    let run = root.path().join("run");
+    let first = train_args(text(&data), text(&run), "1", &["--keep-epochs", "1", "--keep-checkpoints", "1"]);
+    let (ok, _, stderr) = kao(&first);
+    assert!(ok, "{stderr}");
+
+    // Without the flags, the resumed run keeps both settings, so epoch 1 survives pruning.
+    let (ok, _, stderr) = kao(&train_args(text(&data), text(&run), "4", &["--resume"]));
+    assert!(ok, "{stderr}");
+    let epochs: Vec<u64> = checkpoint::list(&run)
+        .unwrap()
+        .iter()
+        .map(|folder| checkpoint::read_state(folder).unwrap().epoch)
+        .collect();
+    assert_eq!(epochs, [1, 4]);
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["epochs"], 4);
 }
 
 #[test]
@@ -95,6 +121,11 @@ fn report_rejects_folders_that_are_not_runs() {
     let (ok, _, stderr) = kao(&["report", text(root.path())]);
     assert!(!ok);
     assert!(stderr.contains("has no checkpoints"), "{stderr}");
+
+    let args = ["eval", "-c", text(root.path()), "-d", text(root.path()), "--real-samples", "1"];
+    let (ok, _, stderr) = kao(&args);
+    assert!(!ok);
+    assert!(stderr.contains("invalid --real-samples 1"), "{stderr}");
 
     // An existing folder that is not a report is never replaced.
     let other = root.path().join("notes");

@@ -61,6 +61,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if args.samples < 2 {
         bail!("--samples {} is too few: FID and KID need at least 2 faces (10,000 is the default)", args.samples);
     }
+    if let Some(count) = args.real_samples.filter(|&count| count < 2) {
+        bail!("invalid --real-samples {count}: FID and KID need at least 2 training images");
+    }
+    if args.batch_size == 0 {
+        bail!("invalid --batch-size 0: give at least 1 image per Inception call");
+    }
     let home = weights::kao_home()?;
     let weights_file = weights::locate_inception(&home)?;
     let generator_file = resolve_generator(&args.checkpoint)?;

@@ -68,6 +68,9 @@ pub fn run_weights(args: WeightsArgs) -> Result<()> {
 }
 
 pub fn run_fid(args: FidArgs) -> Result<()> {
+    if args.batch_size == 0 {
+        anyhow::bail!("invalid --batch-size 0: give at least 1 image per Inception call");
+    }
     let home = weights::kao_home()?;
     let weights = weights::locate_inception(&home)?;
     let source_a = ImageSource::Files(features::image_files(&args.dir_a)?);

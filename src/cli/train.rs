@@ -88,13 +88,15 @@ pub struct TrainArgs {
     /// Continue from the newest checkpoint in the run folder (starts a new run if there is none).
     #[arg(long)]
     resume: bool,
-    /// Newest checkpoints to keep (at least 1).
-    #[arg(long, default_value_t = 3)]
-    keep_checkpoints: usize,
-    /// Epochs whose end-of-epoch checkpoints are kept besides the newest ones, comma-separated,
-    /// for comparing runs at those points (on a CPU, small ones such as 1,2,5).
-    #[arg(long, value_delimiter = ',', default_values_t = crate::train::config::default_keep_epochs())]
-    keep_epochs: Vec<u64>,
+    /// Newest checkpoints to keep (at least 1). A resumed run keeps its setting unless given
+    /// [default: 3].
+    #[arg(long)]
+    keep_checkpoints: Option<usize>,
+    /// Epochs, counted from 1, whose end-of-epoch checkpoints are kept besides the newest ones,
+    /// comma-separated, for comparing runs at those points (on a CPU, small ones such as
+    /// 1,2,5). A resumed run keeps its setting unless given [default: 10,50,100,200].
+    #[arg(long, value_delimiter = ',')]
+    keep_epochs: Option<Vec<u64>>,
     /// Write a metrics line every this many steps.
     #[arg(long, default_value_t = 10)]
     log_every: u64,
@@ -187,8 +189,8 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
         seed: args.seed.unwrap_or(base.seed),
         flip: if args.no_flip { false } else { base.flip },
         device: args.device,
-        keep_checkpoints: args.keep_checkpoints,
-        keep_epochs: args.keep_epochs.clone(),
+        keep_checkpoints: args.keep_checkpoints.unwrap_or(base.keep_checkpoints),
+        keep_epochs: args.keep_epochs.clone().unwrap_or(base.keep_epochs),
         log_every: args.log_every,
         sample_count: base.sample_count,
         style_mixing: args.style_mixing.unwrap_or(base.style_mixing),

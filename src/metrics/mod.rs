@@ -50,10 +50,12 @@ pub fn cached_features(
 ) -> Result<Features> {
     let key = cache::content_key(source, packed_file)?;
     if let Some(features) = cache::load(home, &key)?.filter(|features| features.count == source.len()) {
-        tracing::info!("{label}: reusing cached features of {} images", features.count);
+        let noun = if features.count == 1 { "image" } else { "images" };
+        tracing::info!("{label}: reusing cached features of {} {noun}", features.count);
         return Ok(features);
     }
 
+    tracing::info!("{label}: computing the features of {} images (not cached yet)", source.len());
     let mut progress = crate::cli::progress::CountProgress::new(source.len() as u64, label);
     let features = extractor.source(source, |done| progress.set(done as u64))?;
     progress.finish();

@@ -117,6 +117,9 @@ impl TrainConfig {
         if !(self.r1_gamma.is_finite() && self.r1_gamma >= 0.0) {
             anyhow::bail!("invalid --r1-gamma {}: use 0 (off) or a positive weight such as 0.025", self.r1_gamma);
         }
+        if self.keep_epochs.contains(&0) {
+            anyhow::bail!("invalid --keep-epochs 0: epochs are counted from 1");
+        }
         if self.eval_every == Some(0) {
             anyhow::bail!("invalid --eval-every 0: give a number of epochs such as 1, or leave it out");
         }

@@ -108,6 +108,8 @@ fn start(config: TrainConfig, resume: bool, device: Device) -> Result<Session> {
         }
         let session = Session::resume(newest, config, device)?;
         metrics::truncate_after(&run, session.state.step)?;
+        // config.json shows the settings of the newest piece of the run.
+        crate::fsutil::write_atomic(&run.join("config.json"), &serde_json::to_vec_pretty(&session.state.config)?)?;
         info!(checkpoint = %newest.display(), step = session.state.step, "resumed");
         return Ok(session);
     }

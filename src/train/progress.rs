@@ -62,8 +62,15 @@ impl Progress {
             bar.set_message(message.clone());
         } else if self.last_line_time.elapsed() >= LOG_INTERVAL {
             let remaining = config.epochs * self.steps_per_epoch - state.step.min(config.epochs * self.steps_per_epoch);
-            let eta = remaining as f64 * config.batch_size as f64 / self.images_per_second.max(1e-9);
-            info!("step {}  {message}  ETA {}", state.step, humantime::format_duration(Duration::from_secs(eta as u64)));
+            // The rate is unknown until the first metrics line of this invocation.
+            let eta = match self.images_per_second > 0.0 {
+                true => {
+                    let seconds = remaining as f64 * config.batch_size as f64 / self.images_per_second;
+                    humantime::format_duration(Duration::from_secs(seconds as u64)).to_string()
+                }
+                false => "unknown".to_owned(),
+            };
+            info!("step {}  {message}  ETA {eta}", state.step);
             self.last_line_time = Instant::now();
         }
 
