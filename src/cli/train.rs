@@ -121,6 +121,9 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let config = build_config(&args)?;
+    if config.eval_every.is_none() && (args.eval_samples.is_some() || args.eval_real_samples.is_some()) {
+        tracing::warn!("--eval-samples and --eval-real-samples have no effect without --eval-every");
+    }
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     ctrlc::set_handler(move || {
@@ -132,7 +135,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     })
     .context("failed to install the Ctrl-C handler")?;
 
+    let total_epochs = config.epochs;
     let summary = train(config, args.resume, interrupt)?;
+    if summary.epochs_done > total_epochs {
+        tracing::warn!(
+            "the run had already completed {} epochs, more than --epochs {total_epochs}; --epochs is the run's total, so give a larger one to train further",
+            summary.epochs_done
+        );
+    }
     let epochs = match summary.epochs_done {
         1 => "1 complete epoch".to_string(),
         count => format!("{count} complete epochs"),
