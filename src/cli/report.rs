@@ -7,9 +7,10 @@ use clap::Args;
 
 use crate::report::write_report;
 
-/// Compare training runs on one Markdown page: a summary table, each run's losses over steps,
-/// FID and KID over epochs (from `kao train --eval-every`), and the sample grids at the epochs
-/// each run keeps (--keep-epochs) and at its newest epoch, side by side. Writes OUTPUT/report.md
+/// Compare training runs on one Markdown page. It shows a summary table, each run's losses
+/// over steps and FID and KID over epochs (from `kao train --eval-every`). It also shows the
+/// sample grids at the epochs each run keeps (--keep-epochs) and at its newest epoch, side by
+/// side. Writes OUTPUT/report.md
 /// and its PNG files; an earlier report in OUTPUT is replaced.
 #[derive(Args, Debug)]
 pub struct ReportArgs {

@@ -113,8 +113,8 @@ pub struct TrainArgs {
     /// a higher, noisier FID, so compare runs at the same count [default: 5000].
     #[arg(long)]
     eval_samples: Option<usize>,
-    /// Training images compared with, drawn once by --seed; their features are computed at
-    /// the start of each invocation unless cached from an earlier one [default: all].
+    /// Training images compared with, drawn once by --seed. Their features are computed at
+    /// the start of each invocation unless an earlier one cached them [default: all].
     #[arg(long)]
     eval_real_samples: Option<usize>,
 }

@@ -48,7 +48,7 @@ pub struct EvalMetrics {
     pub real_samples: usize,
 }
 
-/// One line of the metrics log. Evaluation lines are told apart by their `fid` key.
+/// One line of the metrics log. Evaluation lines are recognised by their `fid` key.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum MetricsLine {
