@@ -58,9 +58,13 @@ pub fn train(config: TrainConfig, resume: bool, interrupt: Arc<AtomicBool>) -> R
     let faces = Arc::new(PackedFaces::open(&config.data.join(PACKED_FILE_NAME))?);
     check_dataset(&config, &faces)?;
     let device = crate::device::open(config.device)?;
-    // Loaded before the first step, so missing Inception weights fail the run at once.
-    let evaluator = TrainEvaluator::open(&config, device.clone())?;
-    let mut session = start(config, resume, device.autodiff())?;
+    // Missing Inception weights fail the run before it starts; the training images' features,
+    // which can take an hour on a CPU, are computed only once the run folder is accepted.
+    if config.eval_every.is_some() {
+        crate::metrics::weights::locate_inception(&crate::metrics::weights::kao_home()?)?;
+    }
+    let mut session = start(config, resume, device.clone().autodiff())?;
+    let evaluator = TrainEvaluator::open(&session.state.config, device)?;
     let run = session.state.config.output.clone();
     let loader = BatchLoader::new(faces, session.state.config.batch_size, session.state.config.seed, session.state.config.flip);
     let batch_size = session.state.config.batch_size;
