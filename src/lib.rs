@@ -2,8 +2,11 @@
 //!
 //! The crate is split by concept: [`data`] prepares and loads face datasets, [`model`] contains
 //! the networks, [`loss`] the GAN objectives, [`train`] the training loop and its checkpoints,
-//! [`generate`] sampling from a trained generator, [`metrics`] FID and KID, and [`cli`] the `kao` command line.
+//! [`generate`] sampling from a trained generator, [`metrics`] FID and KID, [`bench`] speed measurements, and [`cli`] the `kao`
+//! command line.
 
+pub mod allocator;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod device;

@@ -1,5 +1,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    kao::allocator::keep_large_blocks();
     kao::cli::main()
 }

@@ -1,5 +1,6 @@
 //! The `kao` command line.
 
+mod bench;
 mod eval;
 mod fid;
 mod figures;
@@ -34,6 +35,7 @@ enum Command {
     Fid(fid::FidArgs),
     Eval(eval::EvalArgs),
     Report(report::ReportArgs),
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the command line, runs the command and maps errors to exit code 1.
@@ -51,6 +53,7 @@ pub fn main() -> ExitCode {
         Command::Fid(args) => fid::run_fid(args),
         Command::Eval(args) => eval::run(args),
         Command::Report(args) => report::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

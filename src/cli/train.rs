@@ -220,46 +220,7 @@ fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
 fn defaults(args: &TrainArgs) -> Result<TrainConfig> {
     let faces = PackedFaces::open(&args.data.join(PACKED_FILE_NAME))?;
     let arch = args.arch.unwrap_or(Arch::Dcgan);
-    // StyleGAN's width of 64 trained at about 21 images/s at 64 px, batch 32, on 2 CPU cores
-    // (128 channels: about 9); see docs/stylegan-64.md. The finite-difference R1 penalty is off:
-    // with StyleGAN2-ADA's weight for this size (0.0002 * 64^2 / 32 = 0.025) two equal-time
-    // runs of 60 and 90 minutes scored a worse FID and KID than without it.
-    let (latent_dim, channels, batch_size, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
-        Arch::Dcgan => (100, 64, 64, 0.0, None, false, 0.0),
-        Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 64, 32, 0.9, Some(10.0), true, 0.0),
-    };
-    // DCGAN's Adam settings (Radford et al. 2016) and StyleGAN2's (Karras et al. 2020), whose
-    // equalised learning rate expects a rate ten times higher and no first-moment decay.
-    let (lr, beta1, beta2) = match arch {
-        Arch::Dcgan => (2e-4, 0.5, 0.999),
-        Arch::StyleGan => (2e-3, 0.0, 0.99),
-    };
-    Ok(TrainConfig {
-        data: args.data.clone(),
-        output: args.output.clone(),
-        model: ModelConfig { arch, resolution: faces.height(), latent_dim, channels },
-        epochs: 25,
-        max_steps: None,
-        max_seconds: None,
-        batch_size,
-        lr,
-        beta1,
-        beta2,
-        seed: 0,
-        flip: true,
-        device: DeviceChoice::Cpu,
-        keep_checkpoints: 3,
-        keep_epochs: crate::train::config::default_keep_epochs(),
-        log_every: 10,
-        sample_count: 64,
-        style_mixing,
-        ema_kimg,
-        diffaugment,
-        r1_gamma,
-        eval_every: None,
-        eval_samples: crate::train::config::default_eval_samples(),
-        eval_real_samples: None,
-    })
+    Ok(TrainConfig::defaults(arch, faces.height(), args.data.clone(), args.output.clone()))
 }
 
 /// Returns the `--arch` value that selects `arch`.

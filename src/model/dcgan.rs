@@ -8,10 +8,13 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::{Device, Tensor};
 
 use super::ModelConfig;
+use super::cpu_ops::{self, SMALL_MAP_PIXELS, conv_transpose2d_stride2, conv2d_stride2};
+use super::conv::{
+    ChannelAffine, conv_transpose2d_stride2_inference, conv2d_whole_image, prefers_matmul_convolutions, project_latent,
+};
 
 /// Slope of D's LeakyReLU for negative inputs.
 const LEAKY_SLOPE: f64 = 0.2;
@@ -57,12 +60,68 @@ impl Generator {
 
     /// Generates images from latents `z` of shape `[batch, latent_dim]`.
     pub fn forward(&self, z: Tensor<2>) -> Tensor<4> {
-        let [batch, latent_dim] = z.dims();
-        let mut x = z.reshape([batch, latent_dim, 1, 1]);
-        for block in &self.blocks {
-            x = relu(block.norm.forward(block.conv.forward(x)));
+        let device = z.device();
+        let batched = prefers_matmul_convolutions(&device);
+        let (first, rest) = self.blocks.split_first().expect("a generator has at least one block");
+        let x = match batched {
+            true => project_latent(z, first.conv.weight.val()),
+            false => {
+                let [batch, latent_dim] = z.dims();
+                first.conv.forward(z.reshape([batch, latent_dim, 1, 1]))
+            }
+        };
+        let x = rectify(first.norm.forward(x), 0.0, batched);
+        match batched && !device.is_autodiff() {
+            true => self.upsample_inference(x, rest),
+            false => self.upsample(x, rest, batched),
+        }
+    }
+
+    /// Runs the stride-2 blocks and the RGB layer; `batched` selects kao's transposed
+    /// convolution with its whole-batch weight gradient (burn's CPU backend only).
+    fn upsample(&self, mut x: Tensor<4>, blocks: &[UpBlock], batched: bool) -> Tensor<4> {
+        for block in blocks {
+            x = rectify(block.norm.forward(up(&block.conv, x, batched)), 0.0, batched);
+        }
+        up(&self.to_rgb, x, batched).tanh()
+    }
+
+    /// Same as [`Self::upsample`] without autodiff on the CPU. Blocks on feature maps of at most
+    /// [`SMALL_MAP_PIXELS`] pixels use one batched product with the BatchNorm folded in; larger
+    /// ones have enough rows per image for burn's kernel to be the faster.
+    fn upsample_inference(&self, mut x: Tensor<4>, blocks: &[UpBlock]) -> Tensor<4> {
+        for block in blocks {
+            let [_, _, height, width] = x.dims();
+            x = match height * width <= SMALL_MAP_PIXELS {
+                true => {
+                    let affine = ChannelAffine::from_batch_norm(&block.norm);
+                    conv_transpose2d_stride2_inference(x, block.conv.weight.val(), Some(&affine), true)
+                }
+                false => rectify(block.norm.forward(block.conv.forward(x)), 0.0, false),
+            };
         }
         self.to_rgb.forward(x).tanh()
+    }
+}
+
+/// ReLU (`slope` 0) or LeakyReLU. With `batched` during training, kao's kernel runs, whose
+/// backward pass is one loop where burn Flex's branches per element; burn's forward-only
+/// rectifiers are already fast.
+fn rectify(x: Tensor<4>, slope: f64, batched: bool) -> Tensor<4> {
+    if batched && x.device().is_autodiff() {
+        return cpu_ops::leaky_relu(x, slope);
+    }
+    match slope == 0.0 {
+        true => burn::tensor::activation::relu(x),
+        false => burn::tensor::activation::leaky_relu(x, slope),
+    }
+}
+
+/// Applies one of the stride-2 transposed convolutions made by [`up_conv`].
+fn up(conv: &ConvTranspose2d, x: Tensor<4>, batched: bool) -> Tensor<4> {
+    match batched {
+        true => conv_transpose2d_stride2(x, conv.weight.val()),
+        false => conv.forward(x),
     }
 }
 
@@ -103,13 +162,25 @@ impl Discriminator {
     /// Returns one logit per image (positive means "real").
     pub fn forward(&self, images: Tensor<4>) -> Tensor<1> {
         let [batch, ..] = images.dims();
-        let mut x = leaky_relu(self.from_rgb.forward(images), LEAKY_SLOPE);
+        let batched = prefers_matmul_convolutions(&images.device());
+        let mut x = rectify(down(&self.from_rgb, images, batched), LEAKY_SLOPE, batched);
         for block in &self.blocks {
-            x = leaky_relu(block.norm.forward(block.conv.forward(x)), LEAKY_SLOPE);
+            x = rectify(block.norm.forward(down(&block.conv, x, batched)), LEAKY_SLOPE, batched);
         }
-        let logits = self.to_logit.forward(x);
+        let logits = match batched {
+            true => conv2d_whole_image(x, self.to_logit.weight.val()).reshape([batch, 1, 1, 1]),
+            false => self.to_logit.forward(x),
+        };
         assert_eq!(logits.dims(), [batch, 1, 1, 1], "D must reduce each image to one 1x1 logit");
         logits.reshape([batch])
+    }
+}
+
+/// Applies one of the stride-2 convolutions made by [`down_conv`].
+fn down(conv: &Conv2d, x: Tensor<4>, batched: bool) -> Tensor<4> {
+    match batched {
+        true => conv2d_stride2(x, conv.weight.val()),
+        false => conv.forward(x),
     }
 }
 

@@ -1,10 +1,13 @@
 //! The GAN networks and how their weights are initialised, saved and loaded.
 
+pub mod conv;
+pub mod cpu_kernels;
 pub mod dcgan;
 pub mod init;
 pub mod layers;
 pub mod path;
 pub mod store;
+pub mod cpu_ops;
 pub mod stylegan;
 
 use burn::module::Module;
@@ -16,6 +19,21 @@ use crate::rng::KaoRng;
 /// Copies a float tensor's values to the host as f32, in row-major order.
 pub fn tensor_values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
     tensor.into_data().convert::<f32>().try_to_vec::<f32>().expect("converted to float32")
+}
+
+/// Returns a copy of `module` whose parameters are constants: gradients still flow through it
+/// to its inputs, but none are computed for its weights. The original keeps training.
+pub fn frozen<M: Module>(module: M) -> M {
+    module.map(&mut Freezer)
+}
+
+struct Freezer;
+
+impl burn::module::ModuleMapper for Freezer {
+    fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
+        let (id, tensor, mapper) = param.consume();
+        burn::module::Param::from_mapped_value(id, tensor.detach().set_require_grad(false), mapper)
+    }
 }
 
 /// Generator and discriminator families.

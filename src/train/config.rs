@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::device::DeviceChoice;
-use crate::model::ModelConfig;
+use crate::model::{Arch, ModelConfig};
 
 /// Settings of a training run. Fields marked "fixed" must stay the same when a run resumes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,6 +83,52 @@ pub fn default_keep_epochs() -> Vec<u64> {
 }
 
 impl TrainConfig {
+    /// Returns the default settings of a new `arch` run at `resolution` pixels.
+    pub fn defaults(arch: Arch, resolution: usize, data: PathBuf, output: PathBuf) -> Self {
+        // StyleGAN's width of 64 trained at about 21 images/s at 64 px, batch 32, on 2 CPU
+        // cores (128 channels: about 9); see docs/stylegan-64.md. The finite-difference R1
+        // penalty is off: with StyleGAN2-ADA's weight for this size (0.0002 * 64^2 / 32 =
+        // 0.025) two equal-time runs of 60 and 90 minutes scored a worse FID and KID than
+        // without it.
+        let (latent_dim, channels, batch_size, style_mixing, ema_kimg, diffaugment, r1_gamma) = match arch {
+            Arch::Dcgan => (100, 64, 64, 0.0, None, false, 0.0),
+            Arch::StyleGan => (crate::model::stylegan::LATENT_DIM, 64, 32, 0.9, Some(10.0), true, 0.0),
+        };
+
+        // DCGAN's Adam settings (Radford et al. 2016) and StyleGAN2's (Karras et al. 2020), whose
+        // equalised learning rate expects a rate ten times higher and no first-moment decay.
+        let (lr, beta1, beta2) = match arch {
+            Arch::Dcgan => (2e-4, 0.5, 0.999),
+            Arch::StyleGan => (2e-3, 0.0, 0.99),
+        };
+        Self {
+            data,
+            output,
+            model: ModelConfig { arch, resolution, latent_dim, channels },
+            epochs: 25,
+            max_steps: None,
+            max_seconds: None,
+            batch_size,
+            lr,
+            beta1,
+            beta2,
+            seed: 0,
+            flip: true,
+            device: DeviceChoice::Cpu,
+            keep_checkpoints: 3,
+            keep_epochs: default_keep_epochs(),
+            log_every: 10,
+            sample_count: 64,
+            style_mixing,
+            ema_kimg,
+            diffaugment,
+            r1_gamma,
+            eval_every: None,
+            eval_samples: default_eval_samples(),
+            eval_real_samples: None,
+        }
+    }
+
     /// Checks every setting's range, naming the option and the fix.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.model.validate()?;

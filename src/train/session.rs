@@ -17,7 +17,7 @@ use crate::data::loader::Batch;
 use super::augment::diff_augment;
 use crate::loss::{d_logistic_loss, d_r1_finite_difference, g_nonsaturating_loss, mean_probability};
 use crate::model::store::{load_safetensors, save_safetensors};
-use crate::model::{DiscriminatorNet, GeneratorNet, Latents};
+use crate::model::{DiscriminatorNet, GeneratorNet, Latents, frozen};
 use crate::rng::KaoRng;
 
 /// Steps between R1 penalty evaluations (lazy regularisation).
@@ -142,9 +142,10 @@ impl Session {
         self.discriminator = self.optimizer_d.step(lr, self.discriminator.clone(), grads);
 
         // G step through the updated D; G's forward graph is still intact because only the
-        // detached copy went through D's backward.
+        // detached copy went through D's backward. D's weights are constants in this pass, so
+        // the backward pass computes no D weight gradients, which G's update would not use.
         let fake = self.augment(fake);
-        let loss_g = g_nonsaturating_loss(self.discriminator.forward(fake));
+        let loss_g = g_nonsaturating_loss(frozen(self.discriminator.clone()).forward(fake));
         let grads = GradientsParams::from_grads(loss_g.backward(), &self.generator);
         self.generator = self.optimizer_g.step(lr, self.generator.clone(), grads);
         if let (Some(average), Some(kimg)) = (self.ema.take(), self.state.config.ema_kimg) {
