@@ -56,7 +56,8 @@ for row in rows:
     if key not in best or row["images_per_second"] > best[key]["images_per_second"]:
         best[key] = row
 
-print(f"machine: {platform.processor() or platform.machine()}, threads: {rows[0]['threads']}")
+cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), None)
+print(f"machine: {cpu or platform.machine()}, threads: {rows[0]['threads']}")
 print("| model | mode | batch | kao images/s | PyTorch images/s | kao / PyTorch | kao peak RSS (MiB) | PyTorch peak RSS (MiB) |")
 print("|---|---|---|---|---|---|---|---|")
 for (model, mode, program), kao in best.items():

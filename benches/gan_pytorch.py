@@ -62,7 +62,7 @@ GENERATE_BATCH = 64
 
 @dataclass(frozen=True)
 class Settings:
-    """Defaults of `kao train` for one architecture (fn defaults in src/cli/train.rs)."""
+    """Defaults of `kao train` for one architecture (`TrainConfig::defaults` in src/train/config.rs)."""
 
     arch: str
     resolution: int

@@ -2,8 +2,8 @@
 //! kernels where burn Flex 0.22 is slow.
 //!
 //! Rectifiers: burn differentiates `leaky_relu` through a masked select whose Flex loop branches
-//! on every element, and `relu` through a mask fill; at DCGAN's sizes their backward passes
-//! cost more than a third of some convolutions. Here both are one vectorisable loop each way.
+//! on every element. Here the rectifier is one loop each way, which took half the time of burn's
+//! LeakyReLU forward and backward (docs/benchmarks.md).
 //!
 //! burn 0.22 computes a convolution's weight gradient as another convolution, with batch and
 //! channels swapped. On burn Flex that runs one matrix product per input channel whose left
