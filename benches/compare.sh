@@ -27,7 +27,23 @@ steps="${STEPS:-8}"
 warmup="${WARMUP:-2}"
 output="${1:-target/bench/compare.jsonl}"
 
-cargo build --release --locked --quiet
+for model in $models; do
+    case "$model" in dcgan-64|dcgan-128|stylegan-64) ;; *)
+        echo "error: invalid model $model in MODELS: use dcgan-64, dcgan-128 or stylegan-64" >&2; exit 1 ;;
+    esac
+done
+for mode in $modes; do
+    case "$mode" in train|generate) ;; *)
+        echo "error: invalid mode $mode in MODES: use train or generate" >&2; exit 1 ;;
+    esac
+done
+if ! "$python" -c 'import torch' 2>/dev/null; then
+    echo "error: $python cannot import torch; set PYTHON to a Python with torch installed" >&2
+    exit 1
+fi
+
+echo "building kao (cargo build --release --locked)" >&2
+cargo build --release --locked
 mkdir -p "$(dirname "$output")"
 : > "$output"
 
@@ -40,14 +56,21 @@ for model in $models; do
         common[1]="$mode"
         for round in $(seq "$rounds"); do
             echo "round $round of $rounds: $model $mode" >&2
-            target/release/kao bench --model "$model" "${common[@]}" | tail -n 1 >> "$output"
-            "$python" benches/gan_pytorch.py --model "$model" "${common[@]}" | tail -n 1 >> "$output"
+            # Odd rounds start with kao and even rounds with PyTorch, so neither always runs
+            # on a machine the other has just warmed up.
+            if (( round % 2 == 1 )); then
+                target/release/kao bench --model "$model" "${common[@]}" | tail -n 1 >> "$output"
+                "$python" benches/gan_pytorch.py --model "$model" "${common[@]}" | tail -n 1 >> "$output"
+            else
+                "$python" benches/gan_pytorch.py --model "$model" "${common[@]}" | tail -n 1 >> "$output"
+                target/release/kao bench --model "$model" "${common[@]}" | tail -n 1 >> "$output"
+            fi
         done
     done
 done
 
-"$python" - "$output" <<'PY'
-import json, platform, sys
+"$python" - "$output" "$rounds" "$steps" "$warmup" <<'PY'
+import json, os, platform, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1])]
 best = {}
@@ -57,7 +80,9 @@ for row in rows:
         best[key] = row
 
 cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), None)
-print(f"machine: {cpu or platform.machine()}, threads: {rows[0]['threads']}")
+rounds, steps, warmup = sys.argv[2:5]
+print(f"machine: {cpu or platform.machine()}, {os.cpu_count()} cores, threads: {rows[0]['threads']}")
+print(f"each cell: the faster of {rounds} rounds of {steps} timed steps after {warmup} untimed")
 print("| model | mode | batch | kao images/s | PyTorch images/s | kao / PyTorch | kao peak RSS (MiB) | PyTorch peak RSS (MiB) |")
 print("|---|---|---|---|---|---|---|---|")
 for (model, mode, program), kao in best.items():

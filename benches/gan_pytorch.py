@@ -12,7 +12,8 @@ latents and noise is timed because kao's step draws them too.
 
 Generate mode times one G forward pass under `torch.no_grad()`: DCGAN with BatchNorm in
 eval mode, StyleGAN's moving average of G with noise at every layer and truncation psi 1.
-Drawing z and noise is timed too, but converting the output to images is not.
+Drawing z and noise is timed too, but converting the output to images is not. kao's
+generation time includes reading the images back as 8 bits, so its ratio errs low.
 
 Real images are uniform random tensors in [-1, 1] made once, so data loading is not timed.
 

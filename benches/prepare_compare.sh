@@ -95,12 +95,14 @@ echo "input: $input, workers: $workers, size: $size"
 kao_seconds=$(run_timed kao \
     env RAYON_NUM_THREADS="$workers" "$kao" prepare "$input" --output "$work/kao" --size "$size" --jobs "$workers")
 echo "kao:    $kao_seconds s"
-cat "$work/kao.out"
+# kao's summary, without the output folder it names: that is a temporary folder, deleted at exit.
+grep -v '^wrote ' "$work/kao.out" || true
 time_summary kao
 
 python_seconds=$(run_timed python \
     "$python" benches/prepare_python.py "$input" --output "$work/python" --size "$size" --workers "$workers")
 echo "python: $python_seconds s"
+# Python's JSON line; its peak_rss_mib adds the main process and the largest worker.
 tail -n 1 "$work/python.out"
 time_summary python
 

@@ -24,6 +24,9 @@ fn bench_reports_each_mode() {
         assert_eq!(result["mode"], mode);
         assert_eq!(result["batch"], batch);
         assert_eq!(result["threads"], 2);
+        assert_eq!(result["warmup"], 0);
+        assert_eq!(result["device"], "cpu");
+        assert_eq!(result["kernels"], "kao");
         assert!(result["images_per_second"].as_f64().is_some_and(|rate| rate > 0.0), "{result}");
         assert!(result["peak_rss_mib"].as_f64().is_some_and(|mib| mib > 1.0), "{result}");
     }

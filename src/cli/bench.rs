@@ -6,8 +6,10 @@ use clap::Args;
 use crate::bench::{self, BenchMode, BenchModel, BenchSettings};
 use crate::device::DeviceChoice;
 
-/// Measure training or generation speed in images per second, with untrained networks of the
-/// default shape, and print one JSON line (the format of benches/gan_pytorch.py).
+/// Measure training or generation speed of untrained networks with `kao train`'s default
+/// settings. Prints one JSON line to stdout: program, model, mode, batch, threads, steps,
+/// warmup, images_per_second, peak_rss_mib (peak resident memory of the process, MiB), device,
+/// kernels and version. Measure on an otherwise idle machine.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Network preset.
@@ -54,8 +56,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
     let device = crate::device::open(args.device)?;
     let settings = BenchSettings { model: args.model, mode: args.mode, batch, warmup: args.warmup, steps: args.steps };
-    tracing::info!("timing {} {:?} steps of {batch} images after {} untimed", settings.steps, settings.mode, settings.warmup);
-    let result = bench::run(&settings, device);
+    let mode = match settings.mode {
+        BenchMode::Train => "training",
+        BenchMode::Generate => "generation",
+    };
+    tracing::info!(
+        "timing {} {mode} steps of batch {batch}, after {} warm-up steps",
+        settings.steps,
+        settings.warmup
+    );
+    let result = bench::run(&settings, device, args.device);
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }

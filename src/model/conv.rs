@@ -25,9 +25,13 @@ use super::{cpu_kernels, tensor_values};
 /// their own convolution kernels. Setting the environment variable `KAO_CONV=burn` selects
 /// burn's convolutions on the CPU too, to compare the two.
 pub fn prefers_matmul_convolutions(device: &Device) -> bool {
-    static BURN_REQUESTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let burn_requested = *BURN_REQUESTED.get_or_init(|| std::env::var("KAO_CONV").is_ok_and(|value| value == "burn"));
-    !burn_requested && device.clone().inner() == Device::flex()
+    !burn_kernels_requested() && device.clone().inner() == Device::flex()
+}
+
+/// Returns true when the environment variable `KAO_CONV=burn` asks for burn's own kernels.
+pub fn burn_kernels_requested() -> bool {
+    static REQUESTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REQUESTED.get_or_init(|| std::env::var("KAO_CONV").is_ok_and(|value| value == "burn"))
 }
 
 /// Transposed convolution of latents `z` `[batch, latent]` seen as 1x1 images with `weight`
