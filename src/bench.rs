@@ -47,7 +47,7 @@ impl BenchModel {
     }
 }
 
-/// What is timed.
+/// Work to time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {

@@ -11,10 +11,9 @@
 //!   autodiff), one `[batch * pixels, in] x [in, out * 16]` product, then each product is added
 //!   to the output pixel it lands on, with the folded BatchNorm and ReLU in the same pass.
 //!
-//! NOTE: training keeps burn's own stride-2 convolutions. Rebuilding them from burn tensor
-//! operations (space-to-depth, slices, one matmul) was measured 1.3 to 3 times slower than
-//! burn's kernels, because each rearrangement is a separate copy; a faster training path needs
-//! a custom backend operation with its own backward pass.
+//! NOTE: rebuilding the stride-2 convolutions from burn tensor operations (space-to-depth,
+//! slices, one matmul) was measured 1.3 to 3 times slower than burn's kernels, because each
+//! rearrangement is a separate copy. Training uses the backend extension in `cpu_ops` instead.
 
 use burn::nn::BatchNorm;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -28,7 +27,7 @@ pub fn prefers_matmul_convolutions(device: &Device) -> bool {
     !burn_kernels_requested() && device.clone().inner() == Device::flex()
 }
 
-/// Returns true when the environment variable `KAO_CONV=burn` asks for burn's own kernels.
+/// Returns true when the environment variable `KAO_CONV=burn` requests burn's own kernels.
 pub fn burn_kernels_requested() -> bool {
     static REQUESTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *REQUESTED.get_or_init(|| std::env::var("KAO_CONV").is_ok_and(|value| value == "burn"))
@@ -100,7 +99,7 @@ pub fn conv_transpose2d_stride2_inference(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use burn::tensor::module::{conv_transpose2d, conv2d};
     use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
     use burn::tensor::{Device, Tensor, TensorData};
@@ -109,13 +108,13 @@ mod tests {
     use crate::model::tensor_values;
     use crate::rng::KaoRng;
 
-    fn random<const D: usize>(rng: &mut KaoRng, shape: [usize; D], device: &Device) -> Tensor<D> {
+    pub(crate) fn random<const D: usize>(rng: &mut KaoRng, shape: [usize; D], device: &Device) -> Tensor<D> {
         let values = rng.normal_vec(shape.iter().product());
         let tensor = Tensor::from_data(TensorData::new(values, shape), device);
         if device.is_autodiff() { tensor.require_grad() } else { tensor }
     }
 
-    fn assert_close(name: &str, actual: Vec<f32>, expected: Vec<f32>) {
+    pub(crate) fn assert_close(name: &str, actual: Vec<f32>, expected: Vec<f32>) {
         assert_eq!(actual.len(), expected.len(), "{name}: lengths differ");
         let scale = expected.iter().fold(1f32, |max, value| max.max(value.abs()));
         for (index, (a, e)) in actual.iter().zip(&expected).enumerate() {
@@ -124,7 +123,7 @@ mod tests {
     }
 
     /// Runs `ours` and `burn` on the same inputs and compares outputs and both gradients.
-    fn compare(
+    pub(crate) fn compare(
         x_shape: [usize; 4],
         w_shape: [usize; 4],
         ours: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,

@@ -68,7 +68,9 @@ pub fn conv_transpose2d_stride2(
 /// Computes `dst = lhs x rhs` for row-major `lhs` `[m, k]` and `rhs` `[k, n]` (or `rhs^T` for a
 /// row-major `rhs` `[n, k]` when `rhs_transposed`), on rayon's threads.
 fn multiply(dst: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3], rhs_transposed: bool) {
-    assert!(dst.len() == m * n && lhs.len() == m * k && rhs.len() == k * n, "matrix sizes");
+    assert_eq!(dst.len(), m * n, "output size");
+    assert_eq!(lhs.len(), m * k, "left matrix size");
+    assert_eq!(rhs.len(), k * n, "right matrix size");
     let threads = rayon::current_num_threads();
     let (rhs_cs, rhs_rs) = if rhs_transposed { (k as isize, 1) } else { (1, n as isize) };
     // SAFETY: the three slices hold exactly the row-major matrices that the sizes and strides
@@ -201,7 +203,9 @@ fn gather_windows(image: &[f32], [channels, height, width]: [usize; 3], rows: &m
 
 /// Adds `lhs` `[m, k]` x `rhs` `[k, n]` (row-major) to `sum` `[m, n]` on the calling thread.
 fn accumulate_product(sum: &mut [f32], lhs: &[f32], rhs: &[f32], [m, k, n]: [usize; 3]) {
-    assert!(sum.len() == m * n && lhs.len() == m * k && rhs.len() == k * n, "matrix sizes");
+    assert_eq!(sum.len(), m * n, "output size");
+    assert_eq!(lhs.len(), m * k, "left matrix size");
+    assert_eq!(rhs.len(), k * n, "right matrix size");
     // SAFETY: the slices hold exactly the row-major matrices the sizes and strides describe
     // (checked above), and sum does not overlap the inputs.
     unsafe {

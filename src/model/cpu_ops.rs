@@ -270,46 +270,12 @@ pub fn conv_transpose2d_stride2(x: Tensor<4>, weight: Tensor<4>) -> Tensor<4> {
 #[cfg(test)]
 mod tests {
     use burn::tensor::module::{conv_transpose2d, conv2d};
-    use burn::tensor::{Device, Gradients, Tensor, TensorData};
+    use burn::tensor::{Device, Gradients};
 
     use super::*;
+    use crate::model::conv::tests::{assert_close, compare, random};
     use crate::model::tensor_values;
     use crate::rng::KaoRng;
-
-    fn random(rng: &mut KaoRng, shape: [usize; 4], device: &Device) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(rng.normal_vec(shape.iter().product()), shape), device).require_grad()
-    }
-
-    fn assert_close(name: &str, actual: Vec<f32>, expected: Vec<f32>) {
-        assert_eq!(actual.len(), expected.len(), "{name}: lengths differ");
-        let scale = expected.iter().fold(1f32, |max, value| max.max(value.abs()));
-        for (index, (a, e)) in actual.iter().zip(&expected).enumerate() {
-            assert!((a - e).abs() <= 1e-4 * scale, "{name}[{index}]: {a} vs burn {e}");
-        }
-    }
-
-    /// Compares outputs and both gradients of `ours` with burn's op on the same inputs.
-    fn compare(
-        x_shape: [usize; 4],
-        w_shape: [usize; 4],
-        ours: fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
-        burn: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
-    ) {
-        let device = Device::flex().autodiff();
-        let mut rng = KaoRng::seed_from_u64(11);
-        let (x, weight) = (random(&mut rng, x_shape, &device), random(&mut rng, w_shape, &device));
-        let expected = burn(x.clone(), weight.clone());
-        let upstream = random(&mut rng, expected.dims(), &device).detach();
-        let actual = ours(x.clone(), weight.clone());
-        assert_eq!(actual.dims(), expected.dims(), "output shapes");
-
-        let burn_grads = (expected.clone() * upstream.clone()).sum().backward();
-        let our_grads = (actual.clone() * upstream).sum().backward();
-        let grad = |grads: &Gradients, tensor: &Tensor<4>| tensor_values(tensor.grad(grads).expect("gradient"));
-        assert_close("output", tensor_values(actual), tensor_values(expected));
-        assert_close("x gradient", grad(&our_grads, &x), grad(&burn_grads, &x));
-        assert_close("weight gradient", grad(&our_grads, &weight), grad(&burn_grads, &weight));
-    }
 
     #[test]
     fn conv_gradients_match_burn() {

@@ -86,9 +86,9 @@ impl Generator {
         up(&self.to_rgb, x, batched).tanh()
     }
 
-    /// Same as [`Self::upsample`] without autodiff on the CPU. Blocks on feature maps of at most
-    /// [`SMALL_MAP_PIXELS`] pixels use one batched product with the BatchNorm folded in; larger
-    /// ones have enough rows per image for burn's kernel to be the faster.
+    /// Same as [`Self::upsample`] without autodiff on the CPU. Blocks whose input has at most
+    /// [`SMALL_MAP_PIXELS`] pixels use one batched product with the BatchNorm folded in. Larger
+    /// inputs give burn's per-image products enough rows, so burn's kernel is faster there.
     fn upsample_inference(&self, mut x: Tensor<4>, blocks: &[UpBlock]) -> Tensor<4> {
         for block in blocks {
             let [_, _, height, width] = x.dims();
