@@ -13,10 +13,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let result = (|| -> Result<()> {
         let mut file = fs::File::create(&temp)
             .with_context(|| format!("failed to create {}", temp.display()))?;
-        file.write_all(bytes)
-            .with_context(|| format!("failed to write {}", temp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("failed to flush {}", temp.display()))?;
+        file.write_all(bytes).map_err(|error| write_error(&temp, error))?;
+        file.sync_all().map_err(|error| write_error(&temp, error))?;
         fs::rename(&temp, path)
             .with_context(|| format!("failed to rename {} to {}", temp.display(), path.display()))
     })();
@@ -24,6 +22,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&temp);
     }
     result
+}
+
+/// Describes a failed write of `path`; a full disk or a file-size limit gets the fix.
+pub fn write_error(path: &Path, error: std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let hint = match error.kind() {
+        ErrorKind::StorageFull | ErrorKind::FileTooLarge | ErrorKind::QuotaExceeded => {
+            "; free disk space (or raise the file size limit) and run the command again: files written before are intact"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("failed to write {}: {error}{hint}", path.display())
 }
 
 /// Creates the folder that will contain `path`, if it has one and it is missing.
@@ -58,9 +68,44 @@ pub struct StagingDir {
     committed: bool,
 }
 
+/// Deletes the staging folders and files `STEM.tmp-PID` in `dir` whose `STEM` satisfies
+/// `is_ours` and whose process no longer runs: what a killed kao left behind.
+pub fn remove_stale_staging(dir: &Path, is_ours: impl Fn(&str) -> bool) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((stem, pid)) = name.rsplit_once(".tmp-") else { continue };
+        let Ok(pid) = pid.parse::<i32>() else { continue };
+        if !is_ours(stem) {
+            continue;
+        }
+        if pid <= 0 || process_is_alive(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        match removed {
+            Ok(()) => tracing::info!(path = %path.display(), "removed what an interrupted kao left behind"),
+            Err(error) => tracing::warn!(path = %path.display(), "cannot remove a stale staging folder: {error}"),
+        }
+    }
+}
+
+fn process_is_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let result = unsafe { libc::kill(pid, 0) };
+    result == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 impl StagingDir {
-    /// Creates an empty staging folder beside `destination`.
+    /// Creates an empty staging folder beside `destination`, first deleting the staging folders
+    /// of the same destination that killed kao processes left.
     pub fn beside(destination: &Path) -> Result<Self> {
+        if let (Some(parent), Some(name)) = (destination.parent(), destination.file_name()) {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let stem = format!(".{}", name.to_string_lossy());
+            remove_stale_staging(parent, |candidate| candidate == stem);
+        }
         let path = temporary_sibling(destination);
         if path.exists() {
             fs::remove_dir_all(&path)

@@ -29,10 +29,9 @@ pub struct RunSummary {
 impl RunSummary {
     /// Reads a run folder written by `kao train`.
     pub fn read(folder: &Path) -> Result<Self> {
-        let newest = checkpoint::list(folder)?.pop().with_context(|| {
+        let (_, state) = checkpoint::newest_valid(folder)?.with_context(|| {
             format!("{} has no checkpoints; pass a run folder written by `kao train` (the --output of a run)", folder.display())
         })?;
-        let state = checkpoint::read_state(&newest)?;
         let log = metrics::read_log(folder)?;
         let grids = shown_grids(folder, &state.config.keep_epochs)?;
         let name = folder

@@ -297,3 +297,129 @@ fn packed_file_round_trip() {
     let error = PackedFaces::open(&path).err().expect("truncated file is rejected").to_string();
     assert!(error.contains("truncated"), "{error}");
 }
+
+/// Writes the inputs that the mixed-folder test does not cover: odd shapes, CMYK, grey with
+/// alpha, an animated GIF, a symlink loop and a file name that is not UTF-8.
+fn write_odd_inputs(shared: &Path, dir: &Path) {
+    let faces = common::first_faces(shared, 4);
+    let face = image::open(&faces[0]).unwrap().to_rgb8();
+    RgbImage::from_fn(16, 16, |x, y| *face.get_pixel(x, y)).save(dir.join("tiny16.png")).unwrap();
+    RgbImage::from_fn(1, 10_000, |_, y| *face.get_pixel(0, y % 64)).save(dir.join("strip.png")).unwrap();
+
+    let gray_alpha = ImageBuffer::from_fn(64, 64, |x, y| image::LumaA([face.get_pixel(x, y)[1], if y < 4 { 0 } else { 255 }]));
+    gray_alpha.save(dir.join("gray-alpha.png")).unwrap();
+
+    // CMYK as an Adobe JPEG: plain inverted RGB with no black, enough to exercise the path.
+    let other = image::open(&faces[1]).unwrap().to_rgb8();
+    let cmyk: Vec<u8> = other.pixels().flat_map(|p| [255 - p[0], 255 - p[1], 255 - p[2], 0]).collect();
+    let encoder = jpeg_encoder::Encoder::new_file(dir.join("cmyk.jpg"), 95).unwrap();
+    encoder.encode(&cmyk, other.width() as u16, other.height() as u16, jpeg_encoder::ColorType::Cmyk).unwrap();
+
+    let frames: Vec<image::Frame> = faces[2..4]
+        .iter()
+        .map(|path| image::Frame::new(image::open(path).unwrap().to_rgba8()))
+        .collect();
+    let file = fs::File::create(dir.join("animated.gif")).unwrap();
+    image::codecs::gif::GifEncoder::new(file).encode_frames(frames).unwrap();
+
+    let looped = dir.join("loop");
+    fs::create_dir_all(&looped).unwrap();
+    std::os::unix::fs::symlink("..", looped.join("parent")).unwrap();
+
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::OsStr::from_bytes(b"face-\xff\xfe.png");
+    fs::copy(&faces[3], dir.join(name)).unwrap();
+}
+
+#[test]
+fn odd_inputs_are_converted_or_rejected_with_reasons() {
+    let Some(shared) = common::shared_faces_64() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let input = root.path().join("raw");
+    fs::create_dir_all(&input).unwrap();
+    write_odd_inputs(&shared, &input);
+
+    let output = root.path().join("prepared");
+    let report = prepare(&common::prepare_config(vec![input.clone()], output.clone())).unwrap();
+    let reasons = reasons_by_file(&report);
+    assert!(reasons["tiny16.png"].starts_with("too small: 16x16"), "{:?}", reasons["tiny16.png"]);
+    assert!(reasons["strip.png"].starts_with("too small: 1x10000"), "{:?}", reasons["strip.png"]);
+    let looped = report.rejections.iter().find(|r| r.reason.starts_with("symlink loop")).expect("loop reported");
+    assert!(looped.path.ends_with("parent"), "{looped:?}");
+
+    assert_eq!(conversions_of(&report, "gray-alpha.png"), ["grayscale", "rgba"]);
+    assert_eq!(conversions_of(&report, "cmyk.jpg"), ["cmyk"]);
+    assert!(conversions_of(&report, "animated.gif").contains(&"animated".to_string()), "{:?}", report.conversions);
+    // The name is reported with U+FFFD for the bytes that are not UTF-8, and the face is kept.
+    assert!(report.kept_files.iter().any(|kept| kept.path.ends_with("face-\u{FFFD}\u{FFFD}.png")), "{:?}", report.kept_files);
+
+    assert_eq!(report.kept, 4);
+    for kept in &report.kept_files {
+        let image = image::open(output.join(&kept.output)).unwrap();
+        assert_eq!((image.width(), image.height(), image.color()), (64, 64, image::ColorType::Rgb8), "{kept:?}");
+    }
+    let packed = PackedFaces::open(&output.join(PACKED_FILE_NAME)).unwrap();
+    assert_eq!(packed.len(), 4);
+}
+
+/// Starts `kao prepare` on all shared faces, sends `signal` as soon as its staging folder
+/// appears (it is writing the dataset then), and returns its exit status and standard error.
+fn signal_prepare(shared: &Path, output: &Path, signal: i32) -> (std::process::ExitStatus, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kao"))
+        .args(["prepare", shared.to_str().unwrap(), "--output", output.to_str().unwrap(), "--size", "64"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let parent = output.parent().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while hidden_entries(parent).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "kao prepare never started writing");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    let output = child.wait_with_output().unwrap();
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn hidden_entries(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn interrupted_prepare_leaves_no_output_and_reruns() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(shared) = common::shared_faces_64() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let output = root.path().join("prepared");
+
+    // Ctrl-C while writing: kao stops, removes its staging folder and reports the interrupt.
+    let (status, stderr) = signal_prepare(&shared, &output, libc::SIGINT);
+    assert!(!status.success());
+    assert!(stderr.contains("interrupted: nothing was written"), "{stderr}");
+    assert!(!output.exists());
+    assert!(hidden_entries(root.path()).is_empty(), "{:?}", hidden_entries(root.path()));
+
+    // SIGKILL: no handler runs; the output path still does not exist, and the next run removes
+    // the staging folder the killed one left.
+    let (status, _) = signal_prepare(&shared, &output, libc::SIGKILL);
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(!output.exists());
+    assert_eq!(hidden_entries(root.path()).len(), 1, "the killed run's staging folder");
+
+    let input = root.path().join("raw");
+    fs::create_dir_all(&input).unwrap();
+    for face in common::first_faces(&shared, 5) {
+        fs::copy(&face, input.join(face.file_name().unwrap())).unwrap();
+    }
+    let (ok, _, stderr) = common::kao(&["prepare", input.to_str().unwrap(), "--output", output.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let report: Report = serde_json::from_slice(&fs::read(output.join(REPORT_FILE_NAME)).unwrap()).unwrap();
+    assert_eq!(report.kept, 5);
+    assert!(hidden_entries(root.path()).is_empty(), "{:?}", hidden_entries(root.path()));
+}

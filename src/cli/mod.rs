@@ -11,6 +11,8 @@ mod report;
 mod train;
 
 use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +38,23 @@ enum Command {
     Eval(eval::EvalArgs),
     Report(report::ReportArgs),
     Bench(bench::BenchArgs),
+}
+
+/// Installs the Ctrl-C (SIGINT) handler. The first interrupt prints `message` and sets the
+/// returned flag, which the command polls to stop cleanly. A second one exits at once with
+/// status 130.
+fn install_interrupt(message: &'static str) -> anyhow::Result<Arc<AtomicBool>> {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let flag = interrupt.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("second interrupt: exiting at once");
+            std::process::exit(130);
+        }
+        eprintln!("{message}");
+    })
+    .map_err(|error| anyhow::anyhow!("failed to install the Ctrl-C handler: {error}"))?;
+    Ok(interrupt)
 }
 
 /// Parses the command line, runs the command and maps errors to exit code 1.

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use super::install_interrupt;
 use crate::data::dedup::DEFAULT_NEAR_DISTANCE;
-use crate::data::prepare::{DEFAULT_MAX_PIXELS, PrepareConfig, prepare};
+use crate::data::prepare::{DEFAULT_MAX_PIXELS, PrepareConfig, prepare_until};
 
 /// Clean a folder of face images into a training set: decode, convert to RGB, center-crop,
 /// resize, remove exact and near duplicates, and write PNGs, a packed file and report.json.
@@ -63,7 +64,8 @@ pub fn run(args: PrepareArgs) -> Result<()> {
         force: args.force,
         max_pixels: args.max_pixels,
     };
-    let report = prepare(&config)?;
+    let interrupt = install_interrupt("interrupt: stopping; the output folder will not be created")?;
+    let report = prepare_until(&config, &interrupt)?;
     for rejection in report.rejections.iter().take(20) {
         eprintln!("rejected {}: {}", rejection.path, rejection.reason);
     }

@@ -1,10 +1,8 @@
 //! `kao train` arguments.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::data::PACKED_FILE_NAME;
@@ -53,7 +51,8 @@ pub struct TrainArgs {
     #[arg(long)]
     batch_size: Option<usize>,
     /// Adam learning rate of G and D [default: 0.0002 for DCGAN with betas (0.5, 0.999); 0.002
-    /// for StyleGAN with betas (0, 0.99)].
+    /// for StyleGAN with betas (0, 0.99)]. May change when resuming, for example after the run
+    /// diverged.
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Seed of every random choice: weights, latents, data order, flips [default: 0].
@@ -124,16 +123,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if config.eval_every.is_none() && (args.eval_samples.is_some() || args.eval_real_samples.is_some()) {
         tracing::warn!("--eval-samples and --eval-real-samples have no effect without --eval-every");
     }
-    let interrupt = Arc::new(AtomicBool::new(false));
-    let flag = interrupt.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("second interrupt: exiting without a checkpoint");
-            std::process::exit(130);
-        }
-        eprintln!("interrupt: saving a checkpoint after this step (press Ctrl-C again to exit at once)");
-    })
-    .context("failed to install the Ctrl-C handler")?;
+    let interrupt =
+        super::install_interrupt("interrupt: saving a checkpoint after this step (press Ctrl-C again to exit at once)")?;
 
     let total_epochs = config.epochs;
     let summary = train(config, args.resume, interrupt)?;
@@ -159,10 +150,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 /// Merges the arguments with the resumed run's settings (or the defaults for a new run).
 fn build_config(args: &TrainArgs) -> Result<TrainConfig> {
     let saved = match args.resume {
-        true => match checkpoint::list(&args.output)?.last() {
-            Some(newest) => Some(checkpoint::read_state(newest)?.config),
-            None => None,
-        },
+        true => checkpoint::newest_valid(&args.output)?.map(|(_, state)| state.config),
         false => None,
     };
     if let (Some(saved), Some(arch)) = (&saved, args.arch) {

@@ -22,6 +22,8 @@ pub enum Rejection {
     Empty,
     #[error("unreadable: {0}")]
     Unreadable(String),
+    #[error("vanished: the file was deleted or moved after the folder was scanned")]
+    Vanished,
     #[error("not an image: the content is not JPEG, PNG, WebP, BMP or GIF")]
     NotAnImage,
     #[error("unsupported image format {0}; kao reads JPEG, PNG, WebP, BMP and GIF")]
@@ -68,7 +70,10 @@ pub struct Decoded {
 /// Reads and decodes `path` into 8-bit RGB: alpha is composited on white, grayscale, 16-bit,
 /// palette and CMYK images are converted, and animated GIFs keep their first frame.
 pub fn decode_file(path: &Path, limits: DecodeLimits) -> Result<Decoded, Rejection> {
-    let bytes = std::fs::read(path).map_err(|error| Rejection::Unreadable(error.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|error| match error.kind() {
+        std::io::ErrorKind::NotFound => Rejection::Vanished,
+        _ => Rejection::Unreadable(error.to_string()),
+    })?;
     decode_bytes(&bytes, limits)
 }
 

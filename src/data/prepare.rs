@@ -1,6 +1,7 @@
 //! `kao prepare`: scan a messy folder, clean it, resize, deduplicate and pack it for training.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use fast_image_resize::images::Image as ResizeImage;
@@ -56,16 +57,35 @@ struct Candidate {
 
 /// Runs the whole preparation and returns the report that was written.
 pub fn prepare(config: &PrepareConfig) -> Result<Report> {
+    prepare_until(config, &AtomicBool::new(false))
+}
+
+/// Runs the whole preparation unless `interrupt` is set first: then it stops with an error and
+/// leaves nothing behind (the output is only ever renamed into place complete).
+pub fn prepare_until(config: &PrepareConfig, interrupt: &AtomicBool) -> Result<Report> {
     validate(config)?;
+    let (files, report) = scan(&config.inputs)?;
+    info!(files = files.len(), "scanned inputs");
+    prepare_scanned(config, files, report, interrupt)
+}
+
+/// Error returned when the user interrupts a preparation.
+pub const INTERRUPTED: &str = "interrupted: nothing was written; run the same command again to start over";
+
+fn check_interrupt(interrupt: &AtomicBool) -> Result<()> {
+    match interrupt.load(Ordering::SeqCst) {
+        true => bail!(INTERRUPTED),
+        false => Ok(()),
+    }
+}
+
+/// Decodes, deduplicates and writes the files found by [`scan`].
+fn prepare_scanned(config: &PrepareConfig, files: Vec<PathBuf>, mut report: Report, interrupt: &AtomicBool) -> Result<Report> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.jobs.unwrap_or(0))
         .build()
         .context("failed to start the worker threads")?;
-
-    let (files, mut report) = scan(&config.inputs)?;
-    info!(files = files.len(), "scanned inputs");
-
-    let outcomes = pool.install(|| process_all(&files, config));
+    let outcomes = pool.install(|| process_all(&files, config, interrupt))?;
     let mut candidates = Vec::new();
     for (path, outcome) in files.iter().zip(outcomes) {
         match outcome {
@@ -91,7 +111,7 @@ pub fn prepare(config: &PrepareConfig) -> Result<Report> {
         );
     }
 
-    pool.install(|| write_dataset(config, &kept, &report))?;
+    pool.install(|| write_dataset(config, &kept, &report, interrupt))?;
     Ok(report)
 }
 
@@ -186,15 +206,16 @@ fn has_image_extension(path: &Path) -> bool {
         .is_some_and(|extension| IMAGE_EXTENSIONS.iter().any(|known| known.eq_ignore_ascii_case(extension)))
 }
 
-fn process_all(files: &[PathBuf], config: &PrepareConfig) -> Vec<Result<Candidate, Rejection>> {
+fn process_all(files: &[PathBuf], config: &PrepareConfig, interrupt: &AtomicBool) -> Result<Vec<Result<Candidate, Rejection>>> {
     let bar = counter_bar(files.len() as u64, "decoding");
     let limits = DecodeLimits { min_side: config.min_size, max_pixels: config.max_pixels };
     let outcomes = files
         .par_iter()
         .map(|path| {
+            check_interrupt(interrupt)?;
             let outcome = process_one(path, limits, config.size);
             bar.inc(1);
-            outcome
+            Ok(outcome)
         })
         .collect();
     bar.finish_and_clear();
@@ -267,13 +288,14 @@ fn fill_report(report: &mut Report, candidates: &[Candidate], verdicts: &[Option
 }
 
 /// Writes PNGs, the packed file and the report into a staging folder, then renames it into place.
-fn write_dataset(config: &PrepareConfig, kept: &[&Candidate], report: &Report) -> Result<()> {
+fn write_dataset(config: &PrepareConfig, kept: &[&Candidate], report: &Report, interrupt: &AtomicBool) -> Result<()> {
     let staging = StagingDir::beside(&config.output)?;
     let images_dir = staging.path().join(IMAGES_DIR_NAME);
     std::fs::create_dir_all(&images_dir).with_context(|| format!("failed to create {}", images_dir.display()))?;
 
     let bar = counter_bar(kept.len() as u64, "writing PNGs");
     kept.par_iter().enumerate().try_for_each(|(index, candidate)| {
+        check_interrupt(interrupt)?;
         // The same name as `kept_files` in the report.
         let path = staging.path().join(super::image_file_name(index));
         candidate.pixels.save(&path).with_context(|| format!("failed to write {}", path.display()))?;
@@ -290,6 +312,7 @@ fn write_dataset(config: &PrepareConfig, kept: &[&Candidate], report: &Report) -
 
     let json = serde_json::to_vec_pretty(report)?;
     write_atomic(&staging.path().join(REPORT_FILE_NAME), &json)?;
+    check_interrupt(interrupt)?;
     staging.commit(&config.output, config.force)
 }
 
@@ -299,4 +322,67 @@ fn display(path: &Path) -> String {
 
 fn join_paths(paths: &[PathBuf]) -> String {
     paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `count` distinct 80x80 gradient images into `dir`.
+    fn write_gradients(dir: &Path, count: u32) -> Vec<PathBuf> {
+        (0..count)
+            .map(|index| {
+                let image = RgbImage::from_fn(80, 80, |x, y| image::Rgb([(x * 3) as u8, (y * 3) as u8, (index * 60) as u8]));
+                let path = dir.join(format!("face-{index}.png"));
+                image.save(&path).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    fn config(input: &Path, output: &Path) -> PrepareConfig {
+        PrepareConfig {
+            inputs: vec![input.to_owned()],
+            output: output.to_owned(),
+            size: 64,
+            min_size: 32,
+            near_distance: None,
+            jobs: Some(2),
+            force: false,
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+
+    #[test]
+    fn vanished_file_is_rejected() {
+        let root = tempfile::tempdir().unwrap();
+        let input = root.path().join("raw");
+        std::fs::create_dir_all(&input).unwrap();
+        let files = write_gradients(&input, 3);
+        let config = config(&input, &root.path().join("prepared"));
+
+        let (scanned, report) = scan(&config.inputs).unwrap();
+        assert_eq!(scanned.len(), 3);
+        std::fs::remove_file(&files[1]).unwrap();
+        let report = prepare_scanned(&config, scanned, report, &AtomicBool::new(false)).unwrap();
+
+        assert_eq!(report.kept, 2);
+        assert_eq!(report.rejections.len(), 1);
+        assert_eq!(report.rejections[0].path, display(&files[1]));
+        assert!(report.rejections[0].reason.starts_with("vanished"), "{}", report.rejections[0].reason);
+    }
+
+    #[test]
+    fn interrupted_preparation_writes_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let input = root.path().join("raw");
+        std::fs::create_dir_all(&input).unwrap();
+        write_gradients(&input, 3);
+        let output = root.path().join("prepared");
+
+        let error = prepare_until(&config(&input, &output), &AtomicBool::new(true)).unwrap_err();
+        assert_eq!(error.to_string(), INTERRUPTED);
+        let left: Vec<_> = std::fs::read_dir(root.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        assert_eq!(left, ["raw"]);
+    }
 }

@@ -194,7 +194,6 @@ impl TrainConfig {
         check("--latent-dim", self.model.latent_dim.to_string(), other.model.latent_dim.to_string());
         check("--channels", self.model.channels.to_string(), other.model.channels.to_string());
         check("--batch-size", self.batch_size.to_string(), other.batch_size.to_string());
-        check("--lr", self.lr.to_string(), other.lr.to_string());
         check("--seed", self.seed.to_string(), other.seed.to_string());
         check("flipping (--no-flip)", self.flip.to_string(), other.flip.to_string());
         check("--diffaugment", self.diffaugment.to_string(), other.diffaugment.to_string());

@@ -100,17 +100,15 @@ fn check_dataset(config: &TrainConfig, faces: &PackedFaces) -> Result<()> {
 
 fn start(config: TrainConfig, resume: bool, device: Device) -> Result<Session> {
     let run = config.output.clone();
-    let existing = checkpoint::list(&run)?;
-    if let Some(newest) = existing.last() {
-        if !resume {
-            bail!("{} already contains checkpoints; pass --resume to continue that run or choose another --output", run.display());
-        }
-        let saved = checkpoint::read_state(newest)?;
+    if !checkpoint::list(&run)?.is_empty() && !resume {
+        bail!("{} already contains checkpoints; pass --resume to continue that run or choose another --output", run.display());
+    }
+    if let Some((newest, saved)) = checkpoint::newest_valid(&run)? {
         let differences = saved.config.fixed_differences(&config);
         if !differences.is_empty() {
             bail!("cannot resume {}: {}", run.display(), differences.join("; "));
         }
-        let session = Session::resume(newest, config, device)?;
+        let session = Session::resume(&newest, config, device)?;
         metrics::truncate_after(&run, session.state.step)?;
         // config.json shows the settings of the newest piece of the run.
         crate::fsutil::write_atomic(&run.join("config.json"), &serde_json::to_vec_pretty(&session.state.config)?)?;
@@ -119,6 +117,8 @@ fn start(config: TrainConfig, resume: bool, device: Device) -> Result<Session> {
     }
     if resume {
         info!(run = %run.display(), "no checkpoint to resume, starting a new run");
+        // Steps logged by a piece that died before its first checkpoint are redone.
+        metrics::truncate_after(&run, 0)?;
     }
     std::fs::create_dir_all(run.join("samples")).with_context(|| format!("failed to create {}", run.display()))?;
     crate::fsutil::write_atomic(&run.join("config.json"), &serde_json::to_vec_pretty(&config)?)?;
@@ -147,6 +147,10 @@ fn run_epochs(
         let epoch = session.state.epoch;
         for batch in loader.prefetch_epoch(epoch, session.state.step_in_epoch as usize) {
             let stats = session.step(batch);
+            if let Some((name, value)) = stats.first_non_finite() {
+                progress.finish();
+                return Err(diverged(run, session.state.step, &format!("{name} is {value}")));
+            }
             session.state.train_seconds = seconds_before + (started.elapsed() - evaluating).as_secs_f64();
             if let Some(line) = progress.record(session, &stats) {
                 metrics::append(run, &line)?;
@@ -201,12 +205,28 @@ fn should_stop(session: &Session, interrupt: &AtomicBool, started: Instant) -> O
     None
 }
 
-/// Writes the sample grid `samples/NAME.png`, a checkpoint and the loss plot.
+/// The error that stops a run whose losses or weights stopped being finite. No checkpoint is
+/// written after divergence, so the newest one on disk is the last good state.
+fn diverged(run: &Path, step: u64, what: &str) -> anyhow::Error {
+    let next = match checkpoint::newest_valid(run) {
+        Ok(Some((path, _))) => {
+            format!("the last good checkpoint is {} (kept); continue from it with --resume and a lower --lr", path.display())
+        }
+        _ => "no checkpoint was written before it; start again with a lower --lr".to_string(),
+    };
+    anyhow::anyhow!("training diverged at step {step}: {what}; stopped without saving. {next}")
+}
+
+/// Writes a checkpoint, the sample grid `samples/NAME.png` and the loss plot.
 fn end_of_piece(session: &mut Session, run: &Path, name: &str) -> Result<PathBuf> {
+    if let Some(weight) = session.first_non_finite_weight() {
+        return Err(diverged(run, session.state.step, &format!("{weight} holds NaN or infinite values")));
+    }
+    // The checkpoint comes first: it is what a failing disk must not cost.
+    let checkpoint = session.save_checkpoint(run)?;
     let grid_path = run.join("samples").join(format!("{name}.png"));
     std::fs::create_dir_all(run.join("samples"))?;
     write_sample_grid(session, &grid_path)?;
-    let checkpoint = session.save_checkpoint(run)?;
     metrics::plot_losses(run)?;
     info!(samples = %grid_path.display(), checkpoint = %checkpoint.display(), "saved");
     Ok(checkpoint)

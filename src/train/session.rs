@@ -17,7 +17,8 @@ use crate::data::loader::Batch;
 use super::augment::diff_augment;
 use crate::loss::{d_logistic_loss, d_r1_finite_difference, g_nonsaturating_loss, mean_probability};
 use crate::model::store::{load_safetensors, save_safetensors};
-use crate::model::{DiscriminatorNet, GeneratorNet, Latents, frozen};
+use crate::model::path::{NamedTensor, named_tensors};
+use crate::model::{DiscriminatorNet, GeneratorNet, Latents, frozen, tensor_values};
 use crate::rng::KaoRng;
 
 /// Steps between R1 penalty evaluations (lazy regularisation).
@@ -32,6 +33,15 @@ pub struct StepStats {
     pub loss_g: f64,
     pub d_real: f64,
     pub d_fake: f64,
+}
+
+impl StepStats {
+    /// Names the first loss or D output that is NaN or infinite, with its value.
+    pub fn first_non_finite(&self) -> Option<(&'static str, f64)> {
+        [("loss_d", self.loss_d), ("loss_g", self.loss_g), ("d_real", self.d_real), ("d_fake", self.d_fake)]
+            .into_iter()
+            .find(|(_, value)| !value.is_finite())
+    }
 }
 
 /// Everything that changes while a run trains.
@@ -182,6 +192,20 @@ impl Session {
         let perturbed_logits = self.discriminator.forward(perturbed);
         let weight = self.state.config.r1_gamma * 0.5 * R1_INTERVAL as f64;
         d_r1_finite_difference(real_logits, perturbed_logits, R1_EPSILON).mul_scalar(weight)
+    }
+
+    /// Names the first weight or running statistic of G, D or G's moving average that holds a
+    /// NaN or an infinity, if any.
+    pub fn first_non_finite_weight(&self) -> Option<String> {
+        let find = |network: &str, tensors: Vec<NamedTensor>| {
+            tensors
+                .into_iter()
+                .find(|tensor| tensor_values(tensor.values.clone()).iter().any(|value| !value.is_finite()))
+                .map(|tensor| format!("{network} {}", tensor.path))
+        };
+        find("G", named_tensors(&self.generator.valid()))
+            .or_else(|| find("D", named_tensors(&self.discriminator.valid())))
+            .or_else(|| self.ema.as_ref().and_then(|average| find("G's moving average", named_tensors(average))))
     }
 
     /// Writes a checkpoint of the current state and prunes old ones.
