@@ -34,6 +34,14 @@ use super::cpu_kernels;
 /// with 4x4 maps kao's kernels were faster, with 8x8 maps burn's.
 pub const SMALL_MAP_PIXELS: usize = 16;
 
+/// Slope of the rectifier at `x`: 1 where `x > 0`, `slope` elsewhere. A select rather than a
+/// branch, so that the rectifier loops compile to vector instructions: the branching loops
+/// were scalar and took 11% of a DCGAN-64 training step (docs/benchmarks.md).
+#[inline(always)]
+fn rectifier_gain(x: f32, slope: f32) -> f32 {
+    if x > 0.0 { 1.0 } else { slope }
+}
+
 /// Convolution settings of every stride-2 layer: kernel 4, stride 2, padding 1.
 fn conv_options() -> ConvOptions<2> {
     ConvOptions::new([2, 2], [1, 1], [1, 1], 1)
@@ -75,7 +83,7 @@ impl CpuOps for Flex {
         output.par_chunks_mut(ELEMENTWISE_CHUNK).zip(x.storage::<f32>().par_chunks(ELEMENTWISE_CHUNK)).for_each(
             |(output, x)| {
                 for (y, &x) in output.iter_mut().zip(x) {
-                    *y = if x > 0.0 { x } else { slope * x };
+                    *y = x * rectifier_gain(x, slope);
                 }
             },
         );
@@ -90,7 +98,7 @@ impl CpuOps for Flex {
         let inputs = x.storage::<f32>().par_chunks(ELEMENTWISE_CHUNK).zip(grad.storage::<f32>().par_chunks(ELEMENTWISE_CHUNK));
         output.par_chunks_mut(ELEMENTWISE_CHUNK).zip(inputs).for_each(|(output, (x, grad))| {
             for ((dx, &x), &g) in output.iter_mut().zip(x).zip(grad) {
-                *dx = if x > 0.0 { g } else { slope * g };
+                *dx = g * rectifier_gain(x, slope);
             }
         });
         FlexTensor::from_data(TensorData::new(output, shape))
