@@ -19,4 +19,5 @@ pub mod model;
 pub mod plot;
 pub mod report;
 pub mod rng;
+pub mod studio;
 pub mod train;

@@ -89,7 +89,7 @@ pub struct ModelArgs {
     /// file. In a folder, the moving average of G (generator-ema.safetensors) is used when the
     /// run kept one.
     #[arg(short, long)]
-    checkpoint: PathBuf,
+    pub checkpoint: PathBuf,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -128,6 +128,14 @@ pub struct ControlArgs {
     /// StyleGAN: seed of the noise maps [default: the face's seed].
     #[arg(long)]
     noise_seed: Option<u64>,
+    /// StyleGAN: seed of another face that --variation steps toward in w, to vary a face
+    /// that looks too much like an existing character.
+    #[arg(long)]
+    variation_seed: Option<u64>,
+    /// StyleGAN: step toward --variation-seed, from -1 to 1 (w + step * (w_other - w_avg));
+    /// 0.2-0.3 keeps the face recognisable.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    variation: f32,
 }
 
 impl ControlArgs {
@@ -142,6 +150,8 @@ impl ControlArgs {
             mix_levels: Vec::new(),
             noise: self.noise,
             noise_seed: self.noise_seed,
+            variation_seed: self.variation_seed,
+            variation: self.variation,
         }
     }
 }

@@ -8,6 +8,7 @@ mod generate;
 mod prepare;
 pub mod progress;
 mod report;
+mod studio;
 mod train;
 
 use std::io::IsTerminal;
@@ -38,6 +39,7 @@ enum Command {
     Eval(eval::EvalArgs),
     Report(report::ReportArgs),
     Bench(bench::BenchArgs),
+    Studio(studio::StudioArgs),
 }
 
 /// Installs the Ctrl-C (SIGINT) handler. The first interrupt prints `message` and sets the
@@ -73,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Report(args) => report::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Studio(args) => studio::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,6 +14,9 @@ use crate::model::stylegan::NoiseMode;
 /// Allowed range of the truncation psi and of per-level strengths.
 pub const STRENGTH_RANGE: std::ops::RangeInclusive<f32> = -2.0..=2.0;
 
+/// Allowed range of a variation's step in w.
+pub const VARIATION_RANGE: std::ops::RangeInclusive<f32> = -1.0..=1.0;
+
 /// A group of synthesis layers that a control acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -79,6 +82,14 @@ pub struct Controls {
     pub noise: NoiseMode,
     /// Seed of the noise maps; `None` derives it from the face's seed.
     pub noise_seed: Option<u64>,
+    /// Seed of the face that a variation steps toward; with `variation`, w becomes
+    /// `w + variation * (w_other - w_avg)` before mixing and truncation.
+    #[serde(default)]
+    pub variation_seed: Option<u64>,
+    /// Step size of the variation, from -1 to 1: small values (about 0.2 to 0.3) keep the face
+    /// recognisable while changing it.
+    #[serde(default)]
+    pub variation: f32,
 }
 
 impl Default for Controls {
@@ -92,6 +103,8 @@ impl Default for Controls {
             mix_levels: Vec::new(),
             noise: NoiseMode::All,
             noise_seed: None,
+            variation_seed: None,
+            variation: 0.0,
         }
     }
 }
@@ -116,6 +129,12 @@ impl Controls {
         if self.mix_seed.is_none() && !self.mix_levels.is_empty() {
             bail!("--mix-levels needs --mix-seed, the face whose styles are mixed in");
         }
+        if !(VARIATION_RANGE.contains(&self.variation)) {
+            bail!("invalid --variation {}: use a step from -1 to 1, such as 0.25", self.variation);
+        }
+        if self.variation != 0.0 && self.variation_seed.is_none() {
+            bail!("--variation needs --variation-seed, the face that the variation steps toward");
+        }
         Ok(())
     }
 
@@ -130,6 +149,7 @@ impl Controls {
             ("--mix-seed", self.mix_seed.is_some()),
             ("--noise", self.noise != defaults.noise),
             ("--noise-seed", self.noise_seed.is_some()),
+            ("--variation-seed", self.variation_seed.is_some()),
         ];
         changes.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
     }

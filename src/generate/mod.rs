@@ -126,6 +126,13 @@ impl LoadedGenerator {
         let [_, dim] = w.dims();
         let w_mix = controls.mix_seed.map(|seed| net.mapping.forward(self.latents(&[seed])).expand([batch, dim]));
         let w_avg = net.mapping.w_avg.value().to_device(&self.device).reshape([1, dim]);
+        let w = match controls.variation_seed {
+            Some(seed) => {
+                let toward = net.mapping.forward(self.latents(&[seed])) - w_avg.clone();
+                w + toward.expand([batch, dim]).mul_scalar(f64::from(controls.variation))
+            }
+            None => w,
+        };
 
         let layers: Vec<Tensor<3>> = ws_sizes(self.config.resolution)
             .into_iter()

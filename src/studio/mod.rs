@@ -1,0 +1,210 @@
+//! `kao studio`: a web page, served by the kao binary itself, where a designer browses
+//! generated faces and tunes one with the StyleGAN controls. The page is embedded in the
+//! binary; the HTTP API takes JSON and returns PNG (see README.md, "kao studio").
+//!
+//! Requests never touch the file system: the generator is loaded once at start, and a request
+//! only names seeds and settings. One face renders at a time, using every core; up to
+//! [`MAX_WAITING`] requests wait for their turn and later ones get 503.
+
+pub mod api;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tracing::{info, warn};
+
+use crate::generate::LoadedGenerator;
+use crate::model::Arch;
+use api::{FaceRequest, MAX_BODY_BYTES, MAX_PAGE_SEED, encode_png};
+
+/// The page, with its styles, scripts and both languages' strings.
+const PAGE: &str = include_str!("page.html");
+
+/// Requests that may wait for the generator at once; more get 503 so memory stays bounded.
+pub const MAX_WAITING: usize = 512;
+
+/// What the server holds: the generator and where it came from.
+pub struct Studio {
+    generator: Mutex<LoadedGenerator>,
+    /// The checkpoint argument, made absolute, for the commands the page copies.
+    checkpoint: PathBuf,
+    waiting: Semaphore,
+}
+
+/// Answer of `GET /api/model`.
+#[derive(Serialize)]
+struct ModelInfo {
+    arch: &'static str,
+    resolution: usize,
+    /// False for DCGAN models, which take no style controls.
+    styles: bool,
+    checkpoint: String,
+    levels: [&'static str; 3],
+    noise_modes: [&'static str; 4],
+    strength_min: f32,
+    strength_max: f32,
+    max_seed: u64,
+}
+
+impl Studio {
+    /// Wraps a loaded generator; `checkpoint` is what the copied commands pass to `--checkpoint`.
+    pub fn new(generator: LoadedGenerator, checkpoint: PathBuf) -> Self {
+        let checkpoint = std::path::absolute(&checkpoint).unwrap_or(checkpoint);
+        Self { generator: Mutex::new(generator), checkpoint, waiting: Semaphore::new(MAX_WAITING) }
+    }
+
+    fn model_info(&self) -> ModelInfo {
+        let generator = self.generator.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let config = &generator.config;
+        ModelInfo {
+            arch: match config.arch {
+                Arch::Dcgan => "dcgan",
+                Arch::StyleGan => "stylegan",
+            },
+            resolution: config.resolution,
+            styles: generator.has_styles(),
+            checkpoint: self.checkpoint.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            levels: ["coarse", "middle", "fine"],
+            noise_modes: ["all", "coarse", "fine", "none"],
+            strength_min: -2.0,
+            strength_max: 2.0,
+            max_seed: MAX_PAGE_SEED,
+        }
+    }
+
+    /// Renders one face as PNG bytes with its settings in text chunks; returns the PNG and the
+    /// render time in milliseconds.
+    fn render(&self, request: &FaceRequest) -> Result<(Vec<u8>, f64), ApiError> {
+        let generator = self.generator.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !generator.has_styles() {
+            let fields = request.style_fields();
+            if !fields.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "this DCGAN model takes only a seed; remove {} (style controls need a StyleGAN model)",
+                    fields.join(", ")
+                )));
+            }
+        }
+        let started = Instant::now();
+        let images = generator.render(&[request.seed], &request.controls()).map_err(|error| ApiError::bad_request(format!("{error:#}")))?;
+        let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
+        drop(generator);
+
+        let settings = serde_json::to_string(request).map_err(ApiError::internal)?;
+        let text = [
+            ("Software", format!("kao {}", env!("CARGO_PKG_VERSION"))),
+            ("kao:settings", settings),
+            ("kao:command", request.command(&self.checkpoint)),
+        ];
+        let png = encode_png(&images[0], &text).map_err(ApiError::internal)?;
+        Ok((png, milliseconds))
+    }
+}
+
+/// An error answer: a status and a JSON body `{"error": message}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: String) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, message }
+    }
+
+    fn internal(error: impl std::fmt::Display) -> Self {
+        Self { status: StatusCode::INTERNAL_SERVER_ERROR, message: error.to_string() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// Builds the router: the page, the model description and the face endpoint.
+pub fn router(studio: Arc<Studio>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/api/model", get(model_handler))
+        .route("/api/face", post(face_handler))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(studio)
+}
+
+async fn model_handler(State(studio): State<Arc<Studio>>) -> impl IntoResponse {
+    axum::Json(studio.model_info())
+}
+
+async fn face_handler(State(studio): State<Arc<Studio>>, body: Bytes) -> Result<Response, ApiError> {
+    let request = FaceRequest::parse(&body).map_err(ApiError::bad_request)?;
+    let file_name = request.file_name();
+    let command = request.command(&studio.checkpoint);
+    let rendering = studio.clone();
+    let Ok(_permit) = studio.waiting.try_acquire() else {
+        let message = format!("busy: {MAX_WAITING} requests are already waiting; retry in a moment");
+        return Err(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message });
+    };
+    let (png, milliseconds) = tokio::task::spawn_blocking(move || rendering.render(&request))
+        .await
+        .map_err(ApiError::internal)??;
+
+    let mut response = (StatusCode::OK, png).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Both values are ASCII: numbers, field names and the checkpoint path, which the command
+    // quotes; a path that is not ASCII is dropped from the header rather than failing the face.
+    for (name, value) in [("x-kao-file-name", file_name), ("x-kao-command", command), ("x-kao-render-ms", format!("{milliseconds:.1}"))] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+/// Serves the studio on `listener` until Ctrl-C.
+pub async fn serve(listener: tokio::net::TcpListener, studio: Arc<Studio>) -> Result<()> {
+    let address = listener.local_addr()?;
+    if !address.ip().is_loopback() {
+        warn!(%address, "kao studio is reachable from other machines on this address; it has no login, so bind to 127.0.0.1 unless that is intended");
+    }
+    // Printed on stdout, not logged, so scripts and tests can read the address.
+    println!("kao studio: open http://{address}/");
+    info!("press Ctrl-C to stop");
+    axum::serve(listener, router(studio))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("the studio server failed")
+}
+
+/// Binds `address` and serves the studio; blocks until Ctrl-C.
+pub fn run(studio: Studio, address: SocketAddr) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the server's runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}; choose another --bind address or port"))?;
+        serve(listener, Arc::new(studio)).await
+    })
+}
