@@ -301,8 +301,13 @@ async fn studio_page_works_in_headless_chromium() {
     let Some(shared) = common::shared_faces_64() else { return };
     let Some(driver) = start_chromedriver() else { return };
     let root = tempfile::tempdir().unwrap();
-    let data = common::small_dataset(&shared, root.path(), 16);
-    let server = Server::start(&tiny_run(root.path(), &data, "stylegan"));
+    // KAO_STUDIO_CHECKPOINT points the test at a trained 64 px StyleGAN run, for screenshots
+    // that show real faces (docs/studio/); by default it trains a tiny model for two steps.
+    let run = match std::env::var_os("KAO_STUDIO_CHECKPOINT") {
+        Some(run) => PathBuf::from(run),
+        None => tiny_run(root.path(), &common::small_dataset(&shared, root.path(), 16), "stylegan"),
+    };
+    let server = Server::start(&run);
     let downloads = root.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("studio-screenshots");

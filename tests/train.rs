@@ -264,6 +264,29 @@ fn generate_cli_writes_faces_and_grid() {
 }
 
 #[test]
+fn info_cli_describes_model_and_training() {
+    let Some((root, data)) = setup(64) else { return };
+    let run = root.path().join("run");
+    let mut config = tiny_config(&data, &run);
+    config.max_steps = Some(2);
+    train(config, false, no_interrupt()).unwrap();
+
+    let (ok, stdout, stderr) = common::kao(&["info", "--checkpoint", run.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    for expected in ["architecture   Dcgan", "resolution     64 px", "latent size    32", "steps          2", "images shown   32"] {
+        assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
+    }
+
+    // A bare weights file has no training record, and says so.
+    let file = checkpoint::list(&run).unwrap().pop().unwrap().join(GENERATOR_FILE);
+    let bare = root.path().join("bare.safetensors");
+    std::fs::copy(file, &bare).unwrap();
+    let (ok, stdout, _) = common::kao(&["info", "--checkpoint", bare.to_str().unwrap()]);
+    assert!(ok);
+    assert!(stdout.contains("training       not recorded"), "{stdout}");
+}
+
+#[test]
 fn invalid_settings_name_the_option() {
     let Some((root, data)) = setup(64) else { return };
     let cases: [(&str, fn(&mut TrainConfig)); 4] = [

@@ -5,6 +5,7 @@ mod eval;
 mod fid;
 mod figures;
 mod generate;
+mod info;
 mod prepare;
 pub mod progress;
 mod report;
@@ -40,6 +41,7 @@ enum Command {
     Report(report::ReportArgs),
     Bench(bench::BenchArgs),
     Studio(studio::StudioArgs),
+    Info(info::InfoArgs),
 }
 
 /// Installs the Ctrl-C (SIGINT) handler. The first interrupt prints `message` and sets the
@@ -76,6 +78,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Studio(args) => studio::run(args),
+        Command::Info(args) => info::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -105,21 +105,11 @@ impl FaceRequest {
         }
     }
 
-    /// Names the request's style settings, which a DCGAN model cannot honour.
-    pub fn style_fields(&self) -> Vec<&'static str> {
-        let controls = self.controls();
-        let defaults = Controls::default();
-        let set = [
-            ("truncation", controls.truncation != defaults.truncation),
-            ("coarse_strength", self.coarse_strength.is_some()),
-            ("middle_strength", self.middle_strength.is_some()),
-            ("fine_strength", self.fine_strength.is_some()),
-            ("mix_seed", self.mix_seed.is_some()),
-            ("noise", controls.noise != defaults.noise),
-            ("noise_seed", self.noise_seed.is_some()),
-            ("variation_seed", self.variation_seed.is_some()),
-        ];
-        set.into_iter().filter(|(_, changed)| *changed).map(|(name, _)| name).collect()
+    /// Names the request's style settings, which a DCGAN model cannot honour, as JSON fields.
+    pub fn style_fields(&self) -> Vec<String> {
+        // The command-line flags map one to one onto the fields: `--mix-seed` is `mix_seed`.
+        let flags = self.controls().changed_options();
+        flags.into_iter().map(|flag| flag.trim_start_matches("--").replace('-', "_")).collect()
     }
 
     /// Returns a download file name that lists the seed and every setting away from its default.
