@@ -93,6 +93,8 @@ fn face_api_returns_pngs_that_the_copied_command_regenerates() {
     let model: String = agent.get(format!("{}/api/model", server.url)).call().unwrap().body_mut().read_to_string().unwrap();
     let model: serde_json::Value = serde_json::from_str(&model).unwrap();
     assert_eq!((model["arch"].as_str(), model["resolution"].as_u64(), model["styles"].as_bool()), (Some("stylegan"), Some(64), Some(true)));
+    assert_eq!(model["checkpoint"].as_str(), Some("stylegan/step-000000002"));
+    assert_eq!(model["model_id"].as_str().map(str::len), Some(16));
 
     let request = r#"{"seed": 5, "truncation": -0.7, "coarse_strength": 1.2, "mix_seed": 9, "mix_levels": ["coarse"],
         "noise": "fine", "noise_seed": 3, "variation_seed": 11, "variation": 0.25}"#;
@@ -110,6 +112,9 @@ fn face_api_returns_pngs_that_the_copied_command_regenerates() {
     // The same request renders the same bytes, and the copied command writes the same face.
     assert_eq!(post_face(&agent, &server.url, request).1, png);
     let command = command.expect("a command header");
+    // The command names the weights file the studio loaded, not the run folder, whose newest
+    // checkpoint changes while training goes on.
+    assert!(command.contains("/checkpoints/step-000000002/generator"), "{command}");
     let output = root.path().join("regenerated");
     let args: Vec<String> = command
         .strip_prefix("kao ")
@@ -142,7 +147,9 @@ fn face_api_rejects_bad_requests_with_the_field_named() {
         (r#"{"truncation": 1}"#, "missing field `seed`"),
         (r#"{"seed": 1, "mix_levels": ["coarse"]}"#, "mix_seed and mix_levels go together"),
         (r#"{"seed": 1, "variation": 2, "variation_seed": 4}"#, "invalid variation 2"),
-        ("not json", "invalid request body"),
+        ("not json", "expected a JSON object"),
+        ("[1, 2]", "expected a JSON object"),
+        (r#"{"seed": 1, "mix_seed": 2, "mix_levels": ["coarse", "coarse"]}"#, "names a level twice"),
     ];
     for (body, expected) in cases {
         let (status, bytes, _) = post_face(&agent, &stylegan.url, body);
@@ -151,9 +158,16 @@ fn face_api_rejects_bad_requests_with_the_field_named() {
         assert!(message.contains(expected), "{body}: {message}");
     }
     let oversized = format!(r#"{{"seed": 1, "noise_seed": 1{}}}"#, " ".repeat(20_000));
-    assert_eq!(post_face(&agent, &stylegan.url, &oversized).0, 413);
-    let status = agent.get(format!("{}/api/face", stylegan.url)).call().unwrap().status().as_u16();
-    assert_eq!(status, 405);
+    let (status, bytes, _) = post_face(&agent, &stylegan.url, &oversized);
+    assert_eq!(status, 413);
+    assert!(error_message(&bytes).contains("over the limit of 16384 bytes"), "{}", error_message(&bytes));
+    let mut response = agent.get(format!("{}/api/face", stylegan.url)).call().unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let message = error_message(&response.body_mut().read_to_vec().unwrap());
+    assert!(message.contains("GET is not allowed on /api/face; use POST"), "{message}");
+    let mut response = agent.get(format!("{}/api/faces", stylegan.url)).call().unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(error_message(&response.body_mut().read_to_vec().unwrap()).starts_with("no page or endpoint at /api/faces"));
 
     // A DCGAN model serves faces from a seed and rejects style settings by name.
     let dcgan = Server::start(&tiny_run(root.path(), &data, "dcgan"));
@@ -362,12 +376,20 @@ async fn studio_page_works_in_headless_chromium() {
     wait_for(&client, &image_changed(&before), 60).await;
     wait_for(&client, "document.querySelectorAll('#variations .variation img').length >= 6", 60).await;
 
-    // The copied command carries every setting.
-    client.find(fantoccini::Locator::Id("copy-command")).await.unwrap().click().await.unwrap();
-    wait_for(&client, "!document.getElementById('command').hidden", 30).await;
-    let command = text_of(&client, "document.getElementById('command').textContent").await;
+    // The copied command carries every setting once the mixed face has rendered (the seed's
+    // input event renders once before the level's checkbox is ticked, so poll).
+    let mix = format!("--mix-seed {} --mix-levels coarse", seeds[1]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let command = loop {
+        client.find(fantoccini::Locator::Id("copy-command")).await.unwrap().click().await.unwrap();
+        let command = text_of(&client, "document.getElementById('command').textContent").await;
+        if command.contains(&mix) || Instant::now() > deadline {
+            break command;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(command.contains(&mix), "{command}");
     assert!(command.contains("--truncation -1"), "{command}");
-    assert!(command.contains(&format!("--mix-seed {} --mix-levels coarse", seeds[1])), "{command}");
     screenshot_showing_faces(&client, &shots.join("editor.png"), "#editor-image").await;
 
     // Spanish: every string switches, and the page declares its language.
@@ -399,6 +421,11 @@ async fn studio_page_works_in_headless_chromium() {
     assert_eq!(face.dimensions(), (64, 64));
     let command = text.iter().find(|(keyword, _)| keyword == "kao:command").expect("a command chunk");
     assert!(command.1.contains("--truncation -1"), "{text:?}");
+
+    // A seed typed by hand opens that face, beyond the range the grid draws from.
+    set_value(&client, "open-seed", "123456789012345").await;
+    client.find(fantoccini::Locator::Id("open-seed-button")).await.unwrap().click().await.unwrap();
+    wait_for(&client, "document.getElementById('editor-seed').textContent === '123456789012345'", 30).await;
 
     client.close().await.unwrap();
     eprintln!("screenshots in {}", shots.display());

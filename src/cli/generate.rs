@@ -92,7 +92,7 @@ pub struct ModelArgs {
     pub checkpoint: PathBuf,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
-    device: DeviceChoice,
+    pub device: DeviceChoice,
 }
 
 impl ModelArgs {

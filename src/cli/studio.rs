@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::generate::ModelArgs;
+use crate::generate::LoadedGenerator;
 use crate::studio::{Studio, run as run_studio};
+use crate::train::checkpoint::resolve_generator;
 
 /// Serve kao studio, a web page for finding and tuning new characters' faces: a grid of
 /// faces from random seeds, and for StyleGAN models the style strength (truncation psi),
@@ -19,17 +21,21 @@ pub struct StudioArgs {
     /// Address and port to listen on. The default accepts connections from this machine
     /// only; another address lets other machines in, without any login. Port 0 picks a free
     /// port.
-    #[arg(long, default_value = "127.0.0.1:7860")]
+    #[arg(long, default_value = "127.0.0.1:7860", value_parser = parse_bind)]
     bind: SocketAddr,
 }
 
+fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| format!("{text} is not an IP address and port; use for example 127.0.0.1:7860 (or 0.0.0.0:7860 for every network)"))
+}
+
 pub fn run(args: StudioArgs) -> Result<()> {
-    let generator = args.model.load()?;
-    tracing::info!(
-        checkpoint = %args.model.checkpoint.display(),
-        resolution = generator.config.resolution,
-        "loaded {:?} generator",
-        generator.config.arch
-    );
-    run_studio(Studio::new(generator, args.model.checkpoint.clone()), args.bind)
+    let listener = std::net::TcpListener::bind(args.bind)
+        .with_context(|| format!("cannot listen on {}; choose another --bind address or port", args.bind))?;
+    // The studio keeps one weights file for its whole life, so the copied commands name that
+    // file rather than a run folder whose newest checkpoint may change.
+    let weights = resolve_generator(&args.model.checkpoint)?;
+    let generator = LoadedGenerator::load(&weights, crate::device::open(args.model.device)?)?;
+    tracing::info!(weights = %weights.display(), resolution = generator.config.resolution, "loaded {:?} generator", generator.config.arch);
+    run_studio(Studio::new(generator, &weights)?, listener)
 }

@@ -14,8 +14,9 @@ use crate::model::stylegan::NoiseMode;
 /// Largest request body accepted, in bytes; a face request is about 300 bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// Largest seed the page draws; the API accepts any 64-bit seed.
-pub const MAX_PAGE_SEED: u64 = u32::MAX as u64;
+/// Largest seed the page accepts, the largest integer JavaScript numbers hold exactly
+/// (2^53 - 1); the API itself accepts any 64-bit seed.
+pub const MAX_PAGE_SEED: u64 = (1 << 53) - 1;
 
 /// Body of `POST /api/face`: one face and its settings. Every field but `seed` is optional.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,8 +59,14 @@ fn default_truncation() -> f32 {
 impl FaceRequest {
     /// Parses a request body; the error names the field or the JSON problem.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
-        let request: FaceRequest =
-            serde_json::from_slice(body).map_err(|error| format!("invalid request body: {error}"))?;
+        const EXPECTED: &str = "expected a JSON object such as {\"seed\": 42}";
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|error| format!("invalid request body ({EXPECTED}): {error}"))?;
+        // serde would also read a struct from an array of its fields in order.
+        if !value.is_object() {
+            return Err(format!("invalid request body: {EXPECTED}"));
+        }
+        let request: FaceRequest = serde_json::from_value(value).map_err(|error| format!("invalid request body: {error}"))?;
         request.validate()?;
         Ok(request)
     }
@@ -76,6 +83,10 @@ impl FaceRequest {
             if let Some(value) = value.filter(|value| !STRENGTH_RANGE.contains(value)) {
                 return Err(format!("invalid {name} {value}: use a value from -2 to 2"));
             }
+        }
+        let unique: std::collections::HashSet<&Level> = self.mix_levels.iter().collect();
+        if unique.len() != self.mix_levels.len() {
+            return Err("mix_levels names a level twice; list each of coarse, middle and fine at most once".into());
         }
         if self.mix_seed.is_some() != !self.mix_levels.is_empty() {
             return Err("mix_seed and mix_levels go together: give both (for example mix_levels [\"coarse\"]) or neither".into());
@@ -220,6 +231,10 @@ mod tests {
         assert!(error.starts_with("invalid request body"), "{error}");
         let error = FaceRequest::parse(br#"{"seed": 1, "mix_seed": 2}"#).unwrap_err();
         assert!(error.starts_with("mix_seed and mix_levels go together"), "{error}");
+        let error = FaceRequest::parse(b"[1, 2]").unwrap_err();
+        assert!(error.contains("expected a JSON object"), "{error}");
+        let error = FaceRequest::parse(br#"{"seed": 1, "mix_seed": 2, "mix_levels": ["fine", "coarse", "fine"]}"#).unwrap_err();
+        assert!(error.starts_with("mix_levels names a level twice"), "{error}");
         let error = FaceRequest::parse(br#"{"seed": 1, "variation": 0.3}"#).unwrap_err();
         assert!(error.starts_with("variation needs variation_seed"), "{error}");
     }

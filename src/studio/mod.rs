@@ -8,8 +8,7 @@
 
 pub mod api;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -21,11 +20,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::generate::LoadedGenerator;
 use crate::model::Arch;
+use crate::train::checkpoint::STATE_FILE;
 use api::{FaceRequest, MAX_BODY_BYTES, MAX_PAGE_SEED, encode_png};
 
 /// The page, with its styles, scripts and both languages' strings.
@@ -37,8 +38,13 @@ pub const MAX_WAITING: usize = 512;
 /// What the server holds: the generator and where it came from.
 pub struct Studio {
     generator: Mutex<LoadedGenerator>,
-    /// The checkpoint argument, made absolute, for the commands the page copies.
-    checkpoint: PathBuf,
+    /// The generator weights file, made absolute, for the commands the page copies: a run
+    /// folder would stand for whatever checkpoint is newest when the command runs.
+    weights: PathBuf,
+    /// The run and checkpoint folder names, such as `style64/step-000007100`.
+    label: String,
+    /// The first 16 hex digits of the weights file's SHA-256.
+    model_id: String,
     waiting: Semaphore,
 }
 
@@ -50,6 +56,8 @@ struct ModelInfo {
     /// False for DCGAN models, which take no style controls.
     styles: bool,
     checkpoint: String,
+    /// Hash of the weights, which tells models and checkpoints apart.
+    model_id: String,
     levels: [&'static str; 3],
     noise_modes: [&'static str; 4],
     strength_min: f32,
@@ -58,10 +66,25 @@ struct ModelInfo {
 }
 
 impl Studio {
-    /// Wraps a loaded generator; `checkpoint` is what the copied commands pass to `--checkpoint`.
-    pub fn new(generator: LoadedGenerator, checkpoint: PathBuf) -> Self {
-        let checkpoint = std::path::absolute(&checkpoint).unwrap_or(checkpoint);
-        Self { generator: Mutex::new(generator), checkpoint, waiting: Semaphore::new(MAX_WAITING) }
+    /// Wraps a generator loaded from the weights file `weights`, which the copied commands
+    /// pass to `--checkpoint`.
+    pub fn new(generator: LoadedGenerator, weights: &Path) -> Result<Self> {
+        let weights = std::path::absolute(weights).unwrap_or_else(|_| weights.to_owned());
+        let bytes = std::fs::read(&weights).with_context(|| format!("failed to read {}", weights.display()))?;
+        let model_id = Sha256::digest(&bytes).iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+        // A file inside RUN/checkpoints/step-N/ is named by its run and step.
+        let folders: Vec<String> = weights
+            .ancestors()
+            .skip(1)
+            .filter_map(|folder| folder.file_name().map(|name| name.to_string_lossy().into_owned()))
+            .filter(|name| name != "checkpoints")
+            .take(2)
+            .collect();
+        let label = match weights.parent().is_some_and(|folder| folder.join(STATE_FILE).is_file()) {
+            true => folders.iter().rev().cloned().collect::<Vec<_>>().join("/"),
+            false => weights.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+        };
+        Ok(Self { generator: Mutex::new(generator), weights, label, model_id, waiting: Semaphore::new(MAX_WAITING) })
     }
 
     fn model_info(&self) -> ModelInfo {
@@ -74,7 +97,8 @@ impl Studio {
             },
             resolution: config.resolution,
             styles: generator.has_styles(),
-            checkpoint: self.checkpoint.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+            checkpoint: self.label.clone(),
+            model_id: self.model_id.clone(),
             levels: ["coarse", "middle", "fine"],
             noise_modes: ["all", "coarse", "fine", "none"],
             strength_min: -2.0,
@@ -105,7 +129,7 @@ impl Studio {
         let text = [
             ("Software", format!("kao {}", env!("CARGO_PKG_VERSION"))),
             ("kao:settings", settings),
-            ("kao:command", request.command(&self.checkpoint)),
+            ("kao:command", request.command(&self.weights)),
         ];
         let png = encode_png(&images[0], &text).map_err(ApiError::internal)?;
         Ok((png, milliseconds))
@@ -131,6 +155,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        info!(status = self.status.as_u16(), "rejected a request: {}", self.message);
         let body = serde_json::json!({ "error": self.message });
         (self.status, axum::Json(body)).into_response()
     }
@@ -140,20 +165,40 @@ impl IntoResponse for ApiError {
 pub fn router(studio: Arc<Studio>) -> Router {
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/api/model", get(model_handler))
-        .route("/api/face", post(face_handler))
+        .route("/api/face", post(face_handler).fallback(method_not_allowed))
+        .route("/api/model", get(model_handler).fallback(method_not_allowed))
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(studio)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, message: format!("no page or endpoint at {uri}; the API is GET /api/model and POST /api/face") }
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let allowed = if uri.path() == "/api/face" { "POST" } else { "GET" };
+    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, message: format!("{method} is not allowed on {uri}; use {allowed}") }
 }
 
 async fn model_handler(State(studio): State<Arc<Studio>>) -> impl IntoResponse {
     axum::Json(studio.model_info())
 }
 
-async fn face_handler(State(studio): State<Arc<Studio>>, body: Bytes) -> Result<Response, ApiError> {
+async fn face_handler(
+    State(studio): State<Arc<Studio>>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| ApiError {
+        status: rejection.status(),
+        message: match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => format!("request body over the limit of {MAX_BODY_BYTES} bytes; a face request is a small JSON object"),
+            _ => format!("cannot read the request body: {rejection}"),
+        },
+    })?;
     let request = FaceRequest::parse(&body).map_err(ApiError::bad_request)?;
     let file_name = request.file_name();
-    let command = request.command(&studio.checkpoint);
+    let command = request.command(&studio.weights);
     let rendering = studio.clone();
     let Ok(_permit) = studio.waiting.try_acquire() else {
         let message = format!("busy: {MAX_WAITING} requests are already waiting; retry in a moment");
@@ -183,28 +228,34 @@ pub async fn serve(listener: tokio::net::TcpListener, studio: Arc<Studio>) -> Re
     if !address.ip().is_loopback() {
         warn!(%address, "kao studio is reachable from other machines on this address; it has no login, so bind to 127.0.0.1 unless that is intended");
     }
-    // Printed on stdout, not logged, so scripts and tests can read the address.
-    println!("kao studio: open http://{address}/");
+    // Printed on stdout, not logged, so scripts and tests can read the address. An
+    // unspecified address (0.0.0.0) listens everywhere but cannot be opened as such.
+    match address.ip().is_unspecified() {
+        true => println!("kao studio: open http://127.0.0.1:{}/ (or this machine's address on the network)", address.port()),
+        false => println!("kao studio: open http://{address}/"),
+    }
     info!("press Ctrl-C to stop");
     axum::serve(listener, router(studio))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .context("the studio server failed")
+        .context("the studio server failed")?;
+    info!("kao studio stopped");
+    Ok(())
 }
 
-/// Binds `address` and serves the studio; blocks until Ctrl-C.
-pub fn run(studio: Studio, address: SocketAddr) -> Result<()> {
+/// Serves the studio on `listener`, bound before the generator loaded so that a busy port
+/// fails fast; blocks until Ctrl-C.
+pub fn run(studio: Studio, listener: std::net::TcpListener) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("failed to start the server's runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("cannot listen on {address}; choose another --bind address or port"))?;
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         serve(listener, Arc::new(studio)).await
     })
 }

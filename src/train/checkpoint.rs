@@ -307,6 +307,12 @@ pub fn resolve_generator(argument: &Path) -> Result<PathBuf> {
         if let Some((newest, _)) = newest_valid(run)? {
             return Ok(preferred(&newest));
         }
+        if run.join("config.json").is_file() {
+            bail!(
+                "{} is a training run without a checkpoint yet: kao train writes one at the end of each epoch and when it stops (Ctrl-C, --max-time); wait for one, or {WHAT_TO_PASS}",
+                argument.display()
+            );
+        }
         bail!("{} contains no generator weights and no checkpoints/ folder; {WHAT_TO_PASS}", argument.display());
     }
     bail!("checkpoint {} not found; {WHAT_TO_PASS}", argument.display())
