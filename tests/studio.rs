@@ -80,7 +80,7 @@ fn decode_png(bytes: &[u8]) -> (image::RgbImage, Vec<(String, String)>) {
 }
 
 #[test]
-fn face_api_returns_pngs_that_the_copied_command_regenerates() {
+fn face_png_matches_copied_command() {
     let Some(shared) = common::shared_faces_64() else { return };
     let root = tempfile::tempdir().unwrap();
     let data = common::small_dataset(&shared, root.path(), 16);
@@ -132,7 +132,7 @@ fn face_api_returns_pngs_that_the_copied_command_regenerates() {
 }
 
 #[test]
-fn face_api_rejects_bad_requests_with_the_field_named() {
+fn face_api_rejects_bad_requests() {
     let Some(shared) = common::shared_faces_64() else { return };
     let root = tempfile::tempdir().unwrap();
     let data = common::small_dataset(&shared, root.path(), 16);
@@ -315,8 +315,8 @@ async fn studio_page_works_in_headless_chromium() {
     let Some(shared) = common::shared_faces_64() else { return };
     let Some(driver) = start_chromedriver() else { return };
     let root = tempfile::tempdir().unwrap();
-    // KAO_STUDIO_CHECKPOINT points the test at a trained 64 px StyleGAN run, for screenshots
-    // that show real faces (docs/studio/); by default it trains a tiny model for two steps.
+    // By default the test trains a tiny model for two steps. KAO_STUDIO_CHECKPOINT points it
+    // at a trained 64 px StyleGAN run instead, for screenshots that show real faces.
     let run = match std::env::var_os("KAO_STUDIO_CHECKPOINT") {
         Some(run) => PathBuf::from(run),
         None => tiny_run(root.path(), &common::small_dataset(&shared, root.path(), 16), "stylegan"),

@@ -1,5 +1,5 @@
 //! The studio's HTTP API types: the face request (JSON in), its validation with messages that
-//! name the field, and the PNG answer with the settings in text chunks, a file name and the
+//! name the field, and the PNG response with the settings in text chunks, a file name and the
 //! equivalent `kao generate` command.
 
 use std::io::Cursor;

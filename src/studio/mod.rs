@@ -35,7 +35,7 @@ const PAGE: &str = include_str!("page.html");
 /// Requests that may wait for the generator at once; more get 503 so memory stays bounded.
 pub const MAX_WAITING: usize = 512;
 
-/// What the server holds: the generator and where it came from.
+/// Server state: the generator and the weights file it came from.
 pub struct Studio {
     generator: Mutex<LoadedGenerator>,
     /// The generator weights file, made absolute, for the commands the page copies: a run
@@ -48,7 +48,7 @@ pub struct Studio {
     waiting: Semaphore,
 }
 
-/// Answer of `GET /api/model`.
+/// Response body of `GET /api/model`.
 #[derive(Serialize)]
 struct ModelInfo {
     arch: &'static str,
@@ -56,7 +56,7 @@ struct ModelInfo {
     /// False for DCGAN models, which take no style controls.
     styles: bool,
     checkpoint: String,
-    /// Hash of the weights, which tells models and checkpoints apart.
+    /// Hash of the weights, which distinguishes models and checkpoints.
     model_id: String,
     levels: [&'static str; 3],
     noise_modes: [&'static str; 4],
@@ -136,7 +136,7 @@ impl Studio {
     }
 }
 
-/// An error answer: a status and a JSON body `{"error": message}`.
+/// An error response: a status and a JSON body `{"error": message}`.
 #[derive(Debug)]
 struct ApiError {
     status: StatusCode,
@@ -212,8 +212,8 @@ async fn face_handler(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // Both values are ASCII: numbers, field names and the checkpoint path, which the command
-    // quotes; a path that is not ASCII is dropped from the header rather than failing the face.
+    // The values are ASCII except for a checkpoint path with other characters. Such a header
+    // is dropped rather than failing the face, because the PNG's text chunks still carry it.
     for (name, value) in [("x-kao-file-name", file_name), ("x-kao-command", command), ("x-kao-render-ms", format!("{milliseconds:.1}"))] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
