@@ -17,8 +17,19 @@ pub struct Server {
 impl Server {
     /// Starts `kao studio` on a free loopback port and waits for its address line.
     pub fn start(checkpoint: &Path) -> Server {
+        Self::start_with(&["--checkpoint", checkpoint.to_str().unwrap()])
+    }
+
+    /// Starts `kao studio` with the bundled generator.
+    pub fn start_bundled() -> Server {
+        Self::start_with(&[])
+    }
+
+    fn start_with(model: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kao"))
-            .args(["studio", "--checkpoint", checkpoint.to_str().unwrap(), "--bind", "127.0.0.1:0"])
+            .arg("studio")
+            .args(model)
+            .args(["--bind", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -32,6 +43,13 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM, as a service manager stops a server, and waits for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        self.child.wait().unwrap()
     }
 }
 
@@ -132,6 +150,32 @@ fn face_png_matches_copied_command() {
 }
 
 #[test]
+fn bundled_model_commands_omit_checkpoint() {
+    let server = Server::start_bundled();
+    let agent = agent();
+    let model: String = agent.get(format!("{}/api/model", server.url)).call().unwrap().body_mut().read_to_string().unwrap();
+    let model: serde_json::Value = serde_json::from_str(&model).unwrap();
+    assert_eq!(model["checkpoint"].as_str(), Some("models/stylegan-64.safetensors"));
+
+    let (status, png, [command, _, _]) = post_face(&agent, &server.url, r#"{"seed": 3, "truncation": 0.7}"#);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&png));
+    let command = command.expect("a command header");
+    assert_eq!(command, "kao generate --seed 3 --count 1 --output faces --truncation 0.7");
+
+    let root = tempfile::tempdir().unwrap();
+    let output = root.path().join("faces");
+    let args = ["generate", "--seed", "3", "--count", "1", "--output", output.to_str().unwrap(), "--truncation", "0.7"];
+    let (ok, _, stderr) = common::kao(&args);
+    assert!(ok, "{stderr}");
+    let regenerated = image::open(output.join("seed000003.png")).unwrap().to_rgb8();
+    assert!(regenerated == decode_png(&png).0, "`{command}` wrote another face than the studio served");
+
+    // SIGTERM stops the server cleanly, like Ctrl-C.
+    let status = server.terminate();
+    assert!(status.success(), "kao studio exited with {status} after SIGTERM");
+}
+
+#[test]
 fn face_api_rejects_bad_requests() {
     let Some(shared) = common::shared_faces_64() else { return };
     let root = tempfile::tempdir().unwrap();
@@ -174,7 +218,15 @@ fn face_api_rejects_bad_requests() {
     let model: String = agent.get(format!("{}/api/model", dcgan.url)).call().unwrap().body_mut().read_to_string().unwrap();
     let model: serde_json::Value = serde_json::from_str(&model).unwrap();
     assert_eq!(model["styles"].as_bool(), Some(false));
-    assert_eq!(post_face(&agent, &dcgan.url, r#"{"seed": 3}"#).0, 200);
+    let (status, png, [command, file_name, _]) = post_face(&agent, &dcgan.url, r#"{"seed": 3}"#);
+    assert_eq!(status, 200);
+    // A DCGAN face depends on its seed alone, so its file name and settings record only the seed.
+    assert_eq!(file_name.as_deref(), Some("kao-seed3.png"));
+    let (_, text) = decode_png(&png);
+    let settings = text.iter().find(|(keyword, _)| keyword == "kao:settings").expect("settings chunk");
+    assert_eq!(settings.1, r#"{"seed":3}"#);
+    let command = command.expect("a command header");
+    assert!(command.ends_with("--seed 3 --count 1 --output faces"), "{command}");
     let (status, bytes, _) = post_face(&agent, &dcgan.url, r#"{"seed": 3, "truncation": 0.5, "noise": "none"}"#);
     assert_eq!(status, 400);
     assert!(error_message(&bytes).contains("this DCGAN model takes only a seed; remove truncation, noise"), "{}", error_message(&bytes));
@@ -312,16 +364,14 @@ async fn screenshot_showing_faces(client: &fantoccini::Client, path: &Path, face
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn studio_page_works_in_headless_chromium() {
-    let Some(shared) = common::shared_faces_64() else { return };
     let Some(driver) = start_chromedriver() else { return };
     let root = tempfile::tempdir().unwrap();
-    // By default the test trains a tiny model for two steps. KAO_STUDIO_CHECKPOINT points it
-    // at a trained 64 px StyleGAN run instead, for screenshots that show real faces.
-    let run = match std::env::var_os("KAO_STUDIO_CHECKPOINT") {
-        Some(run) => PathBuf::from(run),
-        None => tiny_run(root.path(), &common::small_dataset(&shared, root.path(), 16), "stylegan"),
+    // The bundled generator draws real faces for the screenshots (docs/studio/ contains copies);
+    // KAO_STUDIO_CHECKPOINT points the test at another 64 px StyleGAN run.
+    let server = match std::env::var_os("KAO_STUDIO_CHECKPOINT") {
+        Some(run) => Server::start(Path::new(&run)),
+        None => Server::start_bundled(),
     };
-    let server = Server::start(&run);
     let downloads = root.path().join("downloads");
     std::fs::create_dir_all(&downloads).unwrap();
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("studio-screenshots");
@@ -391,6 +441,14 @@ async fn studio_page_works_in_headless_chromium() {
     assert!(command.contains(&mix), "{command}");
     assert!(command.contains("--truncation -1"), "{command}");
     screenshot_showing_faces(&client, &shots.join("editor.png"), "#editor-image").await;
+
+    // A favourite keeps the face and lists what sets it apart from the plain face of its seed.
+    client.find(fantoccini::Locator::Id("favourite")).await.unwrap().click().await.unwrap();
+    wait_for(&client, "document.querySelectorAll('#favourites li').length === 1", 10).await;
+    let label = text_of(&client, "document.querySelector('#favourites .favourite-label').textContent").await;
+    assert_eq!(label, format!("Seed {}, ψ -1", seeds[0]));
+    let extras = text_of(&client, "document.querySelector('#favourites .favourite-extras').textContent").await;
+    assert_eq!(extras, format!("mix {} coarse", seeds[1]));
 
     // Spanish: every string switches, and the page declares its language.
     set_value(&client, "lang", "es").await;

@@ -264,7 +264,7 @@ fn generate_cli_writes_faces_and_grid() {
 }
 
 #[test]
-fn info_cli_describes_model_and_training() {
+fn info_and_export_describe_model_and_training() {
     let Some((root, data)) = setup(64) else { return };
     let run = root.path().join("run");
     let mut config = tiny_config(&data, &run);
@@ -273,7 +273,7 @@ fn info_cli_describes_model_and_training() {
 
     let (ok, stdout, stderr) = common::kao(&["info", "--checkpoint", run.to_str().unwrap()]);
     assert!(ok, "{stderr}");
-    for expected in ["architecture   Dcgan", "resolution     64 px", "latent size    32", "steps          2", "images shown   32"] {
+    for expected in ["architecture   DCGAN", "resolution     64 px", "latent size    32", "steps          2", "images shown   32"] {
         assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
     }
 
@@ -284,6 +284,23 @@ fn info_cli_describes_model_and_training() {
     let (ok, stdout, _) = common::kao(&["info", "--checkpoint", bare.to_str().unwrap()]);
     assert!(ok);
     assert!(stdout.contains("training       not recorded"), "{stdout}");
+
+    // An exported file carries its training summary, in half the size with --half.
+    let exported = root.path().join("shipped.safetensors");
+    let (ok, stdout, stderr) = common::kao(&["export", "-c", run.to_str().unwrap(), "-o", exported.to_str().unwrap(), "--half"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("F16"), "{stdout}");
+    assert!(stdout.contains("pixels differ from the original by at most"), "{stdout}");
+    let full_size = std::fs::metadata(&bare).unwrap().len();
+    let half_size = std::fs::metadata(&exported).unwrap().len();
+    assert!(half_size * 10 < full_size * 6, "{half_size} bytes in f16 against {full_size} in f32");
+    let (ok, stdout, stderr) = common::kao(&["info", "--checkpoint", exported.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("steps          2"), "{stdout}");
+    assert!(stdout.contains("images shown   32"), "{stdout}");
+    let grid = root.path().join("exported.png");
+    let (ok, _, stderr) = common::kao(&["generate", "-c", exported.to_str().unwrap(), "--count", "4", "--grid", grid.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
 }
 
 #[test]

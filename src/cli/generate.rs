@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::device::DeviceChoice;
 use crate::generate::LoadedGenerator;
+use crate::generate::weights::Weights;
 use crate::generate::controls::{Controls, Level};
 use crate::model::stylegan::NoiseMode;
 use crate::imageio::{grid, save_png, square_columns};
@@ -87,18 +88,24 @@ pub fn run(args: GenerateArgs) -> Result<()> {
 pub struct ModelArgs {
     /// A run folder (its newest checkpoint), a checkpoint folder, or a generator .safetensors
     /// file. In a folder, the moving average of G (generator-ema.safetensors) is used when the
-    /// run kept one.
+    /// run kept one [default: the StyleGAN-64 generator bundled with kao, models/README.md].
     #[arg(short, long)]
-    pub checkpoint: PathBuf,
+    pub checkpoint: Option<PathBuf>,
     /// Compute device.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     pub device: DeviceChoice,
 }
 
 impl ModelArgs {
+    /// Reads the weights (the bundled generator without `--checkpoint`).
+    pub fn weights(&self) -> Result<Weights> {
+        Weights::resolve(self.checkpoint.as_deref())
+    }
+
     /// Opens the device and loads the generator onto it.
     pub fn load(&self) -> Result<LoadedGenerator> {
-        LoadedGenerator::load(&self.checkpoint, crate::device::open(self.device)?)
+        let weights = self.weights()?;
+        LoadedGenerator::from_weights(&weights, crate::device::open(self.device)?)
     }
 }
 

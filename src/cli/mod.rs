@@ -2,6 +2,7 @@
 
 mod bench;
 mod eval;
+mod export;
 mod fid;
 mod figures;
 mod generate;
@@ -42,6 +43,7 @@ enum Command {
     Bench(bench::BenchArgs),
     Studio(studio::StudioArgs),
     Info(info::InfoArgs),
+    Export(export::ExportArgs),
 }
 
 /// Installs the Ctrl-C (SIGINT) handler. The first interrupt prints `message` and sets the
@@ -78,6 +80,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Studio(args) => studio::run(args),
+        Command::Export(args) => export::run(args),
         Command::Info(args) => info::run(args),
     };
     match result {

@@ -8,7 +8,6 @@ use clap::Args;
 use super::generate::ModelArgs;
 use crate::generate::LoadedGenerator;
 use crate::studio::{Studio, run as run_studio};
-use crate::train::checkpoint::resolve_generator;
 
 /// Serve kao studio, a web page for finding and tuning new characters' faces: a grid of
 /// faces from random seeds, and for StyleGAN models the style strength (truncation psi),
@@ -32,10 +31,8 @@ fn parse_bind(text: &str) -> Result<SocketAddr, String> {
 pub fn run(args: StudioArgs) -> Result<()> {
     let listener = std::net::TcpListener::bind(args.bind)
         .with_context(|| format!("cannot listen on {}; choose another --bind address or port", args.bind))?;
-    // The studio keeps one weights file for its whole life, so the copied commands name that
-    // file rather than a run folder whose newest checkpoint may change.
-    let weights = resolve_generator(&args.model.checkpoint)?;
-    let generator = LoadedGenerator::load(&weights, crate::device::open(args.model.device)?)?;
-    tracing::info!(weights = %weights.display(), resolution = generator.config.resolution, "loaded {:?} generator", generator.config.arch);
+    let weights = args.model.weights()?;
+    let generator = LoadedGenerator::from_weights(&weights, crate::device::open(args.model.device)?)?;
+    tracing::info!(weights = %weights.name(), resolution = generator.config.resolution, "loaded {} generator", generator.config.arch.display_name());
     run_studio(Studio::new(generator, &weights)?, listener)
 }

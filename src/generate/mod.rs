@@ -1,6 +1,7 @@
 //! Sampling faces from a trained generator, with the StyleGAN controls.
 
 pub mod controls;
+pub mod weights;
 
 use std::path::Path;
 
@@ -12,9 +13,10 @@ use controls::{Controls, Level, noise_applies, ws_sizes};
 
 use crate::model::stylegan::{Generator as StyleGenerator, NoiseMode};
 use crate::model::{Arch, GeneratorNet, Latents, ModelConfig};
-use crate::model::store::{load_safetensors, read_metadata};
+use crate::model::store::{Precision, load_safetensors_bytes, metadata_of, save_safetensors_as};
 use crate::rng::KaoRng;
-use crate::train::checkpoint::{MODEL_CONFIG_KEY, resolve_generator};
+use crate::train::checkpoint::{MODEL_CONFIG_KEY, STATE_FILE, TRAINING_KEY, TrainingSummary, generator_metadata, read_state};
+use weights::Weights;
 
 /// Images generated per forward pass.
 const GENERATE_BATCH: usize = 64;
@@ -22,6 +24,8 @@ const GENERATE_BATCH: usize = 64;
 /// A generator loaded for inference (no autodiff, BatchNorm in inference mode).
 pub struct LoadedGenerator {
     pub config: ModelConfig,
+    /// Training summary, when the weights file or its checkpoint folder records one.
+    pub training: Option<TrainingSummary>,
     generator: GeneratorNet,
     device: Device,
 }
@@ -30,22 +34,31 @@ impl LoadedGenerator {
     /// Loads the generator behind a `--checkpoint` argument (run folder, checkpoint folder or
     /// generator `.safetensors` file). In a folder, the moving average of G is preferred.
     pub fn load(checkpoint: &Path, device: Device) -> Result<Self> {
-        let file = resolve_generator(checkpoint)?;
-        let metadata = read_metadata(&file)?;
-        let json = metadata.get(MODEL_CONFIG_KEY).with_context(|| {
-            format!("{} has no {MODEL_CONFIG_KEY} metadata; pass a generator file written by kao", file.display())
-        })?;
-        let config: ModelConfig =
-            serde_json::from_str(json).with_context(|| format!("{} has an invalid model config", file.display()))?;
-        config.validate()?;
-        let generator = load_safetensors(GeneratorNet::new(&config, &device, None), &file)?;
-        Ok(Self { config, generator, device })
+        Self::from_weights(&Weights::resolve(Some(checkpoint))?, device)
+    }
+
+    /// Loads a generator from weights already read.
+    pub fn from_weights(weights: &Weights, device: Device) -> Result<Self> {
+        let (config, training) = describe(weights)?;
+        let name = weights.name();
+        let generator = load_safetensors_bytes(GeneratorNet::new(&config, &device, None), weights.bytes(), &name)?;
+        Ok(Self { config, training, generator, device })
     }
 
     /// Wraps a generator that is already in memory, such as the one a training run holds;
     /// `device` must have no autodiff.
     pub fn from_net(config: ModelConfig, generator: GeneratorNet, device: Device) -> Self {
-        Self { config, generator, device }
+        Self { config, training: None, generator, device }
+    }
+
+    /// Writes the generator to `path` in `precision`, with its model config and training
+    /// summary in the metadata, so the file needs no checkpoint folder beside it.
+    pub fn save(&self, path: &Path, precision: Precision) -> Result<()> {
+        let mut metadata = generator_metadata(&self.config);
+        if let Some(training) = &self.training {
+            metadata.insert(TRAINING_KEY.to_string(), serde_json::to_string(training)?);
+        }
+        save_safetensors_as(&self.generator, path, metadata, precision)
     }
 
     /// Runs the generator on latents `z` of shape `[batch, latent_dim]`, without noise.
@@ -250,4 +263,28 @@ impl LoadedGenerator {
     pub fn has_styles(&self) -> bool {
         self.config.arch == Arch::StyleGan
     }
+}
+
+/// Reads what a weights file is: its model config, and its training summary from the file's
+/// metadata or, for a file inside a checkpoint folder, from the folder's `state.json`.
+pub fn describe(weights: &Weights) -> Result<(ModelConfig, Option<TrainingSummary>)> {
+    let name = weights.name();
+    let metadata = metadata_of(weights.bytes(), &name)?;
+    let json = metadata
+        .get(MODEL_CONFIG_KEY)
+        .with_context(|| format!("{name} has no {MODEL_CONFIG_KEY} metadata; pass a generator file written by kao"))?;
+    let config: ModelConfig = serde_json::from_str(json).with_context(|| format!("{name} has an invalid model config"))?;
+    config.validate()?;
+
+    let from_metadata = match metadata.get(TRAINING_KEY) {
+        Some(json) => Some(serde_json::from_str(json).with_context(|| format!("{name} has an invalid {TRAINING_KEY} entry"))?),
+        None => None,
+    };
+    let checkpoint = weights.path().and_then(Path::parent).filter(|folder| folder.join(STATE_FILE).is_file());
+    let training = match (from_metadata, checkpoint) {
+        (Some(summary), _) => Some(summary),
+        (None, Some(folder)) => Some(TrainingSummary::from(&read_state(folder)?)),
+        (None, None) => None,
+    };
+    Ok((config, training))
 }

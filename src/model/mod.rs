@@ -49,6 +49,16 @@ pub enum Arch {
     StyleGan,
 }
 
+impl Arch {
+    /// Returns the family's name as people write it: "DCGAN" or "StyleGAN".
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Arch::Dcgan => "DCGAN",
+            Arch::StyleGan => "StyleGAN",
+        }
+    }
+}
+
 /// Shape of a generator and discriminator pair; stored with every checkpoint so a weights file
 /// can be loaded without the command line that trained it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,26 +7,54 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
+use half::f16;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use super::init::stable_ids;
 use super::path::{ModulePath, named_tensors};
 use crate::fsutil::write_atomic;
 
+/// Float format of the values in a weights file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats, as training writes them.
+    F32,
+    /// 16-bit floats: half the size, for shipped generators; loading widens them to f32.
+    F16,
+}
+
 /// Writes every float parameter and running statistic of `module` to `path` as float32.
 pub fn save_safetensors<M: Module>(module: &M, path: &Path, metadata: HashMap<String, String>) -> Result<()> {
+    save_safetensors_as(module, path, metadata, Precision::F32)
+}
+
+/// Writes every float parameter and running statistic of `module` to `path` in `precision`.
+pub fn save_safetensors_as<M: Module>(
+    module: &M,
+    path: &Path,
+    metadata: HashMap<String, String>,
+    precision: Precision,
+) -> Result<()> {
     // `valid` folds pending BatchNorm running-statistic updates into the stored values first;
     // visiting the training module directly would save statistics one step old.
     let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = named_tensors(&module.valid())
         .into_iter()
         .map(|tensor| {
-            let bytes = crate::model::tensor_values(tensor.values).iter().flat_map(|value| value.to_le_bytes()).collect();
+            let values = crate::model::tensor_values(tensor.values);
+            let bytes = match precision {
+                Precision::F32 => values.iter().flat_map(|value| value.to_le_bytes()).collect(),
+                Precision::F16 => values.iter().flat_map(|value| f16::from_f32(*value).to_le_bytes()).collect(),
+            };
             (tensor.path, tensor.shape, bytes)
         })
         .collect();
+    let dtype = match precision {
+        Precision::F32 => Dtype::F32,
+        Precision::F16 => Dtype::F16,
+    };
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
-        .map(|(name, shape, bytes)| Ok((name.clone(), TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
+        .map(|(name, shape, bytes)| Ok((name.clone(), TensorView::new(dtype, shape.clone(), bytes)?)))
         .collect::<Result<_>>()?;
     let bytes = safetensors::tensor::serialize(views, Some(metadata))?;
     write_atomic(path, &bytes)
@@ -35,8 +63,12 @@ pub fn save_safetensors<M: Module>(module: &M, path: &Path, metadata: HashMap<St
 /// Reads the string metadata of a safetensors file.
 pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
     let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let (_, metadata) = SafeTensors::read_metadata(&bytes)
-        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+    metadata_of(&bytes, &path.display().to_string())
+}
+
+/// Reads the string metadata of safetensors bytes. Errors name them `name`.
+pub fn metadata_of(bytes: &[u8], name: &str) -> Result<HashMap<String, String>> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).with_context(|| format!("{name} is not a valid safetensors file"))?;
     Ok(metadata.metadata().clone().unwrap_or_default())
 }
 
@@ -44,19 +76,24 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
 /// tensors and shape mismatches are errors naming the tensor.
 pub fn load_safetensors<M: Module>(module: M, path: &Path) -> Result<M> {
     let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
-    let file = SafeTensors::deserialize(&bytes)
-        .with_context(|| format!("{} is not a valid safetensors file", path.display()))?;
+    load_safetensors_bytes(module, &bytes, &path.display().to_string())
+}
+
+/// Like [`load_safetensors`], from the bytes of a file that errors call `name`. Float16
+/// tensors are widened to float32.
+pub fn load_safetensors_bytes<M: Module>(module: M, bytes: &[u8], name: &str) -> Result<M> {
+    let file = SafeTensors::deserialize(bytes).with_context(|| format!("{name} is not a valid safetensors file"))?;
     let mut loader = Loader { file: &file, path: ModulePath::default(), errors: Vec::new() };
     let module = module.map(&mut loader);
     if !loader.errors.is_empty() {
         let shown = loader.errors.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
         let more = loader.errors.len().saturating_sub(3);
-        let hint = if path.to_string_lossy().contains("discriminator") {
+        let hint = if name.contains("discriminator") {
             "; this looks like a discriminator file: pass generator.safetensors or the run folder"
         } else {
             ""
         };
-        bail!("{} does not match this model: {shown}{}{hint}", path.display(), if more > 0 { format!(" and {more} more") } else { String::new() });
+        bail!("{name} does not match this model: {shown}{}{hint}", if more > 0 { format!(" and {more} more") } else { String::new() });
     }
     Ok(stable_ids(module))
 }
@@ -86,12 +123,17 @@ impl ModuleMapper for Loader<'_> {
             }
         };
         let (id, tensor, mapper) = param.consume();
-        if view.shape() != tensor.dims() || view.dtype() != Dtype::F32 {
-            self.errors.push(format!("tensor {name} is {:?} {:?}, the model expects F32 {:?}", view.dtype(), view.shape(), tensor.dims()));
+        let values: Option<Vec<f32>> = match view.dtype() {
+            Dtype::F32 => Some(view.data().chunks_exact(4).map(|chunk| f32::from_le_bytes(chunk.try_into().unwrap())).collect()),
+            Dtype::F16 => {
+                Some(view.data().chunks_exact(2).map(|chunk| f16::from_le_bytes(chunk.try_into().unwrap()).to_f32()).collect())
+            }
+            _ => None,
+        };
+        let Some(values) = values.filter(|_| view.shape() == tensor.dims()) else {
+            self.errors.push(format!("tensor {name} is {:?} {:?}, the model expects F32 or F16 {:?}", view.dtype(), view.shape(), tensor.dims()));
             return Param::from_mapped_value(id, tensor, mapper);
-        }
-        let values: Vec<f32> =
-            view.data().chunks_exact(4).map(|chunk| f32::from_le_bytes(chunk.try_into().unwrap())).collect();
+        };
         let loaded = Tensor::from_data(TensorData::new(values, view.shape().to_vec()), &tensor.device())
             .set_require_grad(tensor.is_require_grad());
         Param::from_mapped_value(id, loaded, mapper)

@@ -123,8 +123,12 @@ impl FaceRequest {
         flags.into_iter().map(|flag| flag.trim_start_matches("--").replace('-', "_")).collect()
     }
 
-    /// Returns a download file name that lists the seed and every setting away from its default.
-    pub fn file_name(&self) -> String {
+    /// Returns a download file name that lists the seed and, for a model with `styles`, every
+    /// setting away from its default.
+    pub fn file_name(&self, styles: bool) -> String {
+        if !styles {
+            return format!("kao-seed{}.png", self.seed);
+        }
         let mut parts = vec![format!("kao-seed{}", self.seed), format!("psi{}", self.truncation)];
         let levels = [("coarse", self.coarse_strength), ("middle", self.middle_strength), ("fine", self.fine_strength)];
         parts.extend(levels.iter().filter_map(|(name, value)| value.map(|value| format!("{name}{value}"))));
@@ -142,14 +146,15 @@ impl FaceRequest {
         format!("{}.png", parts.join("_"))
     }
 
-    /// Returns the `kao generate` command that writes this face, for a generator at `checkpoint`.
-    pub fn command(&self, checkpoint: &Path) -> String {
-        let mut args = vec![
-            "kao generate".to_string(),
-            format!("--checkpoint {}", shell_quote(&checkpoint.display().to_string())),
-            format!("--seed {}", self.seed),
-            "--count 1 --output faces".to_string(),
-        ];
+    /// Returns the `kao generate` command that writes this face, for a generator at
+    /// `checkpoint` (`None`: the bundled generator, which needs no `--checkpoint`).
+    pub fn command(&self, checkpoint: Option<&Path>) -> String {
+        let mut args = vec!["kao generate".to_string()];
+        if let Some(checkpoint) = checkpoint {
+            args.push(format!("--checkpoint {}", shell_quote(&checkpoint.display().to_string())));
+        }
+        args.push(format!("--seed {}", self.seed));
+        args.push("--count 1 --output faces".to_string());
         if self.truncation != default_truncation() {
             args.push(format!("--truncation {}", self.truncation));
         }
@@ -245,11 +250,12 @@ mod tests {
             "noise": "fine", "noise_seed": 3, "variation_seed": 11, "variation": 0.25}"#;
         let request = FaceRequest::parse(body).unwrap();
         assert_eq!(
-            request.command(Path::new("/runs/my run")),
+            request.command(Some(Path::new("/runs/my run"))),
             "kao generate --checkpoint '/runs/my run' --seed 7 --count 1 --output faces --truncation -0.5 \
              --coarse-strength 0.8 --mix-seed 9 --mix-levels coarse,fine --noise fine --noise-seed 3 \
              --variation-seed 11 --variation 0.25"
         );
-        assert_eq!(request.file_name(), "kao-seed7_psi-0.5_coarse0.8_mix9-coarse+fine_noise-fine_noiseseed3_var11x0.25.png");
+        assert_eq!(request.file_name(false), "kao-seed7.png");
+        assert_eq!(request.file_name(true), "kao-seed7_psi-0.5_coarse0.8_mix9-coarse+fine_noise-fine_noiseseed3_var11x0.25.png");
     }
 }

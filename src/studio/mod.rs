@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::generate::LoadedGenerator;
+use crate::generate::weights::{BUNDLED_FILE, Weights};
 use crate::model::Arch;
 use crate::train::checkpoint::STATE_FILE;
 use api::{FaceRequest, MAX_BODY_BYTES, MAX_PAGE_SEED, encode_png};
@@ -38,14 +39,17 @@ pub const MAX_WAITING: usize = 512;
 /// Server state: the generator and the weights file it came from.
 pub struct Studio {
     generator: Mutex<LoadedGenerator>,
-    /// The generator weights file, made absolute, for the commands the page copies: a run
-    /// folder would stand for whatever checkpoint is newest when the command runs.
-    weights: PathBuf,
+    /// The generator weights file, made absolute, for the commands the page copies. A run
+    /// folder would select whatever checkpoint is newest when the command runs. `None` is the
+    /// bundled generator, which commands select by leaving out `--checkpoint`.
+    weights: Option<PathBuf>,
     /// The run and checkpoint folder names, such as `style64/step-000007100`.
     label: String,
     /// The first 16 hex digits of the weights file's SHA-256.
     model_id: String,
     waiting: Semaphore,
+    /// Whether the model takes style controls (StyleGAN) or only a seed (DCGAN).
+    styles: bool,
 }
 
 /// Response body of `GET /api/model`.
@@ -66,25 +70,16 @@ struct ModelInfo {
 }
 
 impl Studio {
-    /// Wraps a generator loaded from the weights file `weights`, which the copied commands
-    /// pass to `--checkpoint`.
-    pub fn new(generator: LoadedGenerator, weights: &Path) -> Result<Self> {
-        let weights = std::path::absolute(weights).unwrap_or_else(|_| weights.to_owned());
-        let bytes = std::fs::read(&weights).with_context(|| format!("failed to read {}", weights.display()))?;
-        let model_id = Sha256::digest(&bytes).iter().take(8).map(|byte| format!("{byte:02x}")).collect();
-        // A file inside RUN/checkpoints/step-N/ is named by its run and step.
-        let folders: Vec<String> = weights
-            .ancestors()
-            .skip(1)
-            .filter_map(|folder| folder.file_name().map(|name| name.to_string_lossy().into_owned()))
-            .filter(|name| name != "checkpoints")
-            .take(2)
-            .collect();
-        let label = match weights.parent().is_some_and(|folder| folder.join(STATE_FILE).is_file()) {
-            true => folders.iter().rev().cloned().collect::<Vec<_>>().join("/"),
-            false => weights.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+    /// Wraps a generator loaded from `weights`, which the copied commands name.
+    pub fn new(generator: LoadedGenerator, weights: &Weights) -> Result<Self> {
+        let model_id = Sha256::digest(weights.bytes()).iter().take(8).map(|byte| format!("{byte:02x}")).collect();
+        let path = weights.path().map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
+        let label = match &path {
+            Some(path) => checkpoint_label(path),
+            None => BUNDLED_FILE.to_string(),
         };
-        Ok(Self { generator: Mutex::new(generator), weights, label, model_id, waiting: Semaphore::new(MAX_WAITING) })
+        let styles = generator.has_styles();
+        Ok(Self { generator: Mutex::new(generator), weights: path, label, model_id, waiting: Semaphore::new(MAX_WAITING), styles })
     }
 
     fn model_info(&self) -> ModelInfo {
@@ -125,11 +120,15 @@ impl Studio {
         let milliseconds = started.elapsed().as_secs_f64() * 1000.0;
         drop(generator);
 
-        let settings = serde_json::to_string(request).map_err(ApiError::internal)?;
+        // A DCGAN face depends on its seed alone, so its settings chunk records only that.
+        let settings = match self.styles {
+            true => serde_json::to_string(request).map_err(ApiError::internal)?,
+            false => serde_json::json!({ "seed": request.seed }).to_string(),
+        };
         let text = [
             ("Software", format!("kao {}", env!("CARGO_PKG_VERSION"))),
             ("kao:settings", settings),
-            ("kao:command", request.command(&self.weights)),
+            ("kao:command", request.command(self.weights.as_deref())),
         ];
         let png = encode_png(&images[0], &text).map_err(ApiError::internal)?;
         Ok((png, milliseconds))
@@ -197,8 +196,8 @@ async fn face_handler(
         },
     })?;
     let request = FaceRequest::parse(&body).map_err(ApiError::bad_request)?;
-    let file_name = request.file_name();
-    let command = request.command(&studio.weights);
+    let file_name = request.file_name(studio.styles);
+    let command = request.command(studio.weights.as_deref());
     let rendering = studio.clone();
     let Ok(_permit) = studio.waiting.try_acquire() else {
         let message = format!("busy: {MAX_WAITING} requests are already waiting; retry in a moment");
@@ -223,6 +222,28 @@ async fn face_handler(
 }
 
 /// Serves the studio on `listener` until Ctrl-C.
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM, the signal service managers stop with.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the studio cleanly");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 pub async fn serve(listener: tokio::net::TcpListener, studio: Arc<Studio>) -> Result<()> {
     let address = listener.local_addr()?;
     if !address.ip().is_loopback() {
@@ -236,9 +257,7 @@ pub async fn serve(listener: tokio::net::TcpListener, studio: Arc<Studio>) -> Re
     }
     info!("press Ctrl-C to stop");
     axum::serve(listener, router(studio))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(stop_signal())
         .await
         .context("the studio server failed")?;
     info!("kao studio stopped");
@@ -258,4 +277,20 @@ pub fn run(studio: Studio, listener: std::net::TcpListener) -> Result<()> {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         serve(listener, Arc::new(studio)).await
     })
+}
+
+/// Names a weights file for the page: a file inside RUN/checkpoints/step-N/ by its run and
+/// step (`style64/step-000007100`), any other file by its name.
+fn checkpoint_label(weights: &Path) -> String {
+    let folders: Vec<String> = weights
+        .ancestors()
+        .skip(1)
+        .filter_map(|folder| folder.file_name().map(|name| name.to_string_lossy().into_owned()))
+        .filter(|name| name != "checkpoints")
+        .take(2)
+        .collect();
+    match weights.parent().is_some_and(|folder| folder.join(STATE_FILE).is_file()) {
+        true => folders.iter().rev().cloned().collect::<Vec<_>>().join("/"),
+        false => weights.file_name().unwrap_or_default().to_string_lossy().into_owned(),
+    }
 }

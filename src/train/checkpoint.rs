@@ -58,6 +58,40 @@ pub struct TrainState {
     pub config: TrainConfig,
 }
 
+/// Safetensors metadata key of an exported generator's [`TrainingSummary`], as JSON.
+pub const TRAINING_KEY: &str = "kao.training";
+
+/// Summary of a generator's training, for `kao info` and model cards. Exported files carry it
+/// in their metadata because they have no `state.json` beside them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Epochs completed.
+    pub epochs: u64,
+    /// Real images shown to D.
+    pub images_seen: u64,
+    /// Seconds spent training, summed over all pieces of the run.
+    pub train_seconds: f64,
+    /// Images per optimizer step.
+    pub batch_size: usize,
+    /// The prepared dataset folder, as the run named it.
+    pub dataset: String,
+}
+
+impl From<&TrainState> for TrainingSummary {
+    fn from(state: &TrainState) -> Self {
+        Self {
+            step: state.step,
+            epochs: state.epoch,
+            images_seen: state.images_seen,
+            train_seconds: state.train_seconds,
+            batch_size: state.config.batch_size,
+            dataset: state.config.data.display().to_string(),
+        }
+    }
+}
+
 /// Lists the checkpoint folders of a run, oldest first.
 pub fn list(run: &Path) -> Result<Vec<PathBuf>> {
     let dir = run.join("checkpoints");
