@@ -277,7 +277,7 @@ fn info_and_export_describe_model_and_training() {
         assert!(stdout.contains(expected), "{expected:?} missing from:\n{stdout}");
     }
 
-    // A bare weights file has no training record, and says so.
+    // A bare weights file has no training record, and info reports that.
     let file = checkpoint::list(&run).unwrap().pop().unwrap().join(GENERATOR_FILE);
     let bare = root.path().join("bare.safetensors");
     std::fs::copy(file, &bare).unwrap();

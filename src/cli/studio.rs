@@ -34,5 +34,5 @@ pub fn run(args: StudioArgs) -> Result<()> {
     let weights = args.model.weights()?;
     let generator = LoadedGenerator::from_weights(&weights, crate::device::open(args.model.device)?)?;
     tracing::info!(weights = %weights.name(), resolution = generator.config.resolution, "loaded {} generator", generator.config.arch.display_name());
-    run_studio(Studio::new(generator, &weights)?, listener)
+    run_studio(Studio::new(generator, &weights), listener)
 }

@@ -60,12 +60,6 @@ pub fn save_safetensors_as<M: Module>(
     write_atomic(path, &bytes)
 }
 
-/// Reads the string metadata of a safetensors file.
-pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>> {
-    let bytes = std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
-    metadata_of(&bytes, &path.display().to_string())
-}
-
 /// Reads the string metadata of safetensors bytes. Errors name them `name`.
 pub fn metadata_of(bytes: &[u8], name: &str) -> Result<HashMap<String, String>> {
     let (_, metadata) = SafeTensors::read_metadata(bytes).with_context(|| format!("{name} is not a valid safetensors file"))?;

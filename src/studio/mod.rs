@@ -71,7 +71,7 @@ struct ModelInfo {
 
 impl Studio {
     /// Wraps a generator loaded from `weights`, which the copied commands name.
-    pub fn new(generator: LoadedGenerator, weights: &Weights) -> Result<Self> {
+    pub fn new(generator: LoadedGenerator, weights: &Weights) -> Self {
         let model_id = Sha256::digest(weights.bytes()).iter().take(8).map(|byte| format!("{byte:02x}")).collect();
         let path = weights.path().map(|path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
         let label = match &path {
@@ -79,7 +79,7 @@ impl Studio {
             None => BUNDLED_FILE.to_string(),
         };
         let styles = generator.has_styles();
-        Ok(Self { generator: Mutex::new(generator), weights: path, label, model_id, waiting: Semaphore::new(MAX_WAITING), styles })
+        Self { generator: Mutex::new(generator), weights: path, label, model_id, waiting: Semaphore::new(MAX_WAITING), styles }
     }
 
     fn model_info(&self) -> ModelInfo {

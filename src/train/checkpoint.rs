@@ -204,7 +204,7 @@ fn digest_file(path: &Path) -> std::io::Result<FileDigest> {
     Ok(FileDigest { bytes, sha256 })
 }
 
-/// Checks every file listed in the manifest; the error says which file differs and how.
+/// Checks every file listed in the manifest. The error names the file that differs and how.
 fn verify_manifest(checkpoint: &Path) -> Result<(), String> {
     let text = std::fs::read(checkpoint.join(MANIFEST_FILE)).map_err(|error| format!("cannot read {MANIFEST_FILE}: {error}"))?;
     let manifest: Manifest =

@@ -194,7 +194,7 @@ impl Session {
         d_r1_finite_difference(real_logits, perturbed_logits, R1_EPSILON).mul_scalar(weight)
     }
 
-    /// Names the first weight or running statistic of G, D or G's moving average that holds a
+    /// Names the first weight or running statistic of G, D or G's moving average that contains a
     /// NaN or an infinity, if any.
     pub fn first_non_finite_weight(&self) -> Option<String> {
         let find = |network: &str, tensors: Vec<NamedTensor>| {
